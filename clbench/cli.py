@@ -1,0 +1,141 @@
+"""`clbench` command line: run, list, leaderboard.
+
+Heavy modules (torch, Lightning, Avalanche) are imported only by the commands that need them,
+so `clbench --help` and `clbench list` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from clbench.errors import ClbenchError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit code 2
+        self.exit(2, f"clbench: error: {message} (see `clbench --help`)\n")
+
+
+def _fmt_row(values: list[float]) -> str:
+    return " ".join(f"{v:.3f}" for v in values)
+
+
+def format_summary(record: dict[str, Any], path: Path | None) -> str:
+    m, c = record["metrics"], record["costs"]
+    lines = [
+        f"{record['strategy']} on {record['scenario']} (seed {record['seed']}, run {record['run_id']})",
+        f"  accuracy on seen data after each experience: {_fmt_row(record['seen_accuracy'])}",
+        f"  final average accuracy {m['final_accuracy']:.4f} | average incremental accuracy "
+        f"{m['average_incremental_accuracy']:.4f} | forgetting {m['forgetting']:.4f} | BWT {m['bwt']:.4f}",
+        f"  wall time {c['wall_time_s']:.1f} s | {c['train_samples_per_s']:.0f} training samples/s | "
+        f"peak memory {c['peak_memory_mb']:.0f} MB | {c['trainable_params']:,} trainable parameters",
+    ]
+    if path is not None:
+        lines.append(f"  record: {path}")
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from clbench.config import compose, to_yaml
+
+    cfg = compose(args.strategy, args.scenario, args.config, args.overrides)
+    if args.print_config:
+        print(to_yaml(cfg), end="")
+        return 0
+    from clbench.runner import run
+
+    result = run(cfg, echo=print)
+    if result.path is not None:
+        print(format_summary(result.record, result.path))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from scenarios import SCENARIOS
+    from strategies import STRATEGIES
+
+    strategies, scenarios = list(STRATEGIES), list(SCENARIOS)
+    w = max(len(e.name) for e in strategies + scenarios) + 2
+    print("strategies (scenario kinds supported):")
+    for e in strategies:
+        print(f"  {e.name:<{w}}{e.description}  [{', '.join(e.meta['kinds'])}]")
+    print("\nscenarios (kind):")
+    for e in scenarios:
+        print(f"  {e.name:<{w}}{e.description}  [{e.meta['kind']}]")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from clbench.leaderboard import render, write_plots
+    from clbench.records import load_records
+
+    root = Path(args.dir)
+    records, problems = load_records(root)
+    for p in problems:
+        print(f"clbench: skipped {p}", file=sys.stderr)
+    if not records:
+        raise ClbenchError(f"no clbench records under {root}")
+    plots_dir = Path(args.plots) if args.plots else root / "plots"
+    if args.plots:
+        write_plots(records, plots_dir)
+    out = Path(args.out) if args.out else None
+    text = render(records, args.format, plots_dir, link_base=out.parent if out else root)
+    if out is None:
+        print(text, end="")
+    else:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text)
+        except OSError as e:
+            raise ClbenchError(f"cannot write {out}: {e.strerror or e}") from None
+        print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="clbench", description="Continual-learning benchmarks on Lightning and Avalanche."
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,list,leaderboard}")
+
+    r = sub.add_parser("run", help="run one strategy over one scenario and write a record")
+    r.add_argument("--strategy", help="strategy name (see `clbench list`); default: replay")
+    r.add_argument("--scenario", help="scenario name (see `clbench list`); default: split-mnist-5k")
+    r.add_argument("--config", help="YAML file of settings")
+    r.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    r.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="settings, e.g. seed=1 train.epochs=2"
+    )
+    r.set_defaults(func=cmd_run)
+
+    li = sub.add_parser("list", help="list strategies and scenarios")
+    li.set_defaults(func=cmd_list)
+
+    lb = sub.add_parser("leaderboard", help="tables and plots from the records under DIR")
+    lb.add_argument(
+        "dir", nargs="?", default="results", metavar="DIR", help="results folder (default: results)"
+    )
+    lb.add_argument("--format", choices=["md", "csv", "latex"], default="md")
+    lb.add_argument("--out", metavar="FILE", help="write the table to FILE instead of printing it")
+    lb.add_argument("--plots", metavar="DIR", help="also draw PNG plots into DIR")
+    lb.set_defaults(func=cmd_leaderboard)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ClbenchError as e:
+        print(f"clbench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("clbench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,197 @@
+"""Run configuration: package defaults <- scenario defaults <- strategy defaults <- YAML <- key=value.
+
+Every group is a structured (dataclass) config, so an unknown key or a value of the wrong
+type is an error that names the key. Strategies and scenarios contribute their own
+parameter dataclasses under `strategy.` and `scenario.`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from clbench.errors import ClbenchError, closest
+
+DEFAULT_STRATEGY = "replay"
+DEFAULT_SCENARIO = "split-mnist-5k"
+
+
+@dataclass
+class StrategyParams:
+    """Base of every strategy's parameters; subclasses add their own fields."""
+
+    name: str = MISSING
+
+
+@dataclass
+class ScenarioParams:
+    """Base of every scenario's parameters; subclasses add their own fields."""
+
+    name: str = MISSING
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 1  # per experience
+    batch_size: int = 32  # global batch: split evenly across DDP processes
+    eval_batch_size: int = 1000
+    optimizer: str = "sgd"  # sgd | adam
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+
+@dataclass
+class BackboneConfig:
+    name: str = "mlp"
+    hidden_dim: int = 400  # mlp: width of each hidden layer
+    num_layers: int = 2  # mlp: number of hidden layers
+    checkpoint: str | None = None  # local state_dict file for the backbone
+
+
+@dataclass
+class TrainerConfig:
+    """Passed to the Lightning Trainer."""
+
+    accelerator: str = "auto"
+    devices: Any = 1
+    strategy: str = "auto"  # e.g. ddp
+    num_nodes: int = 1
+    precision: str = "32-true"
+    progress_bar: bool = True
+    log_every_n_steps: int = 10
+
+
+@dataclass
+class DataConfig:
+    root: str = "${oc.env:CLBENCH_DATA,'~/.cache/clbench/data'}"
+    download: bool = False
+
+
+@dataclass
+class ResultsConfig:
+    dir: str = "results"
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0
+    strategy: Any = field(default_factory=lambda: {"name": DEFAULT_STRATEGY})
+    scenario: Any = field(default_factory=lambda: {"name": DEFAULT_SCENARIO})
+    train: TrainConfig = field(default_factory=TrainConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    results: ResultsConfig = field(default_factory=ResultsConfig)
+
+
+def _load_user_config(config_file: str | Path | None, overrides: list[str]) -> DictConfig:
+    layers: list[Any] = []
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            loaded = OmegaConf.load(path)
+        except (OSError, OmegaConfBaseException, ValueError) as e:
+            raise ClbenchError(f"cannot read config file {path}: {_first_line(e)}") from None
+        if not isinstance(loaded, DictConfig):
+            raise ClbenchError(f"config file {path} must hold a mapping of settings")
+        layers.append(loaded)
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise ClbenchError(f"bad override '{item}'; expected key=value, e.g. seed=1")
+    try:
+        layers.append(OmegaConf.from_dotlist(list(overrides)))
+    except OmegaConfBaseException as e:
+        raise ClbenchError(f"bad override: {_first_line(e)}") from None
+    return OmegaConf.merge(*layers) if layers else OmegaConf.create({})
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def _keys(node: Any, prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    if isinstance(node, DictConfig):
+        for k in node.keys():
+            key = f"{prefix}{k}"
+            out.add(key)
+            child = node._get_node(k)
+            if isinstance(child, DictConfig):
+                out |= _keys(child, key + ".")
+    return out
+
+
+def _check_keys(user: DictConfig, schema: DictConfig) -> None:
+    valid = _keys(schema)
+    for key in sorted(_keys(user)):
+        if key not in valid:
+            parent = key.rpartition(".")[0]
+            if parent and parent not in valid:
+                continue  # reported at its parent
+            near = closest(key, [v for v in valid if v.count(".") == key.count(".")])
+            hint = (
+                f"did you mean {', '.join(near)}?" if near else "see `clbench run --print-config`"
+            )
+            raise ClbenchError(f"unknown config key '{key}'; {hint}")
+
+
+def _name(user: DictConfig, group: str, cli_value: str | None, default: str) -> str:
+    if cli_value:
+        return cli_value
+    node = user.get(group)
+    if isinstance(node, DictConfig) and node.get("name"):
+        return str(node.get("name"))
+    return default
+
+
+def compose(
+    strategy: str | None = None,
+    scenario: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> DictConfig:
+    """The resolved run configuration, or a ClbenchError naming what is wrong."""
+    # Imported here: the registries are light, the loaded modules are not.
+    from scenarios import SCENARIOS
+    from strategies import STRATEGIES
+
+    user = _load_user_config(config_file, list(overrides))
+    strategy_name = _name(user, "strategy", strategy, DEFAULT_STRATEGY)
+    scenario_name = _name(user, "scenario", scenario, DEFAULT_SCENARIO)
+    strategy_cls = STRATEGIES.load(strategy_name)
+    scenario_spec = SCENARIOS.load(scenario_name)
+
+    schema = OmegaConf.structured(RunConfig)
+    schema.strategy = OmegaConf.structured(strategy_cls.Params(name=strategy_name))
+    schema.scenario = OmegaConf.structured(scenario_spec.params(name=scenario_name))
+    _check_keys(user, schema)
+    try:
+        cfg = OmegaConf.merge(
+            schema,
+            scenario_spec.defaults,
+            getattr(strategy_cls, "defaults", {}),
+            user,
+            {"strategy": {"name": strategy_name}, "scenario": {"name": scenario_name}},
+        )
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None)
+        where = f" for '{key}'" if key else ""
+        raise ClbenchError(f"bad value{where}: {_first_line(e)}") from None
+    assert isinstance(cfg, DictConfig)
+    return cfg
+
+
+def to_dict(cfg: DictConfig | ListConfig) -> Any:
+    """A plain, JSON-ready copy of a resolved config."""
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True)

@@ -1,0 +1,236 @@
+"""The runner: the one loop that every strategy and scenario goes through.
+
+Per training experience: `before_experience`, a Lightning `fit` on the strategy's training
+data, `after_experience`, then evaluation on every test experience (one row of the accuracy
+matrix). The runner owns seeding, the Trainer, logging, timing and the record; it never
+looks at a strategy's name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import lightning as L
+import torch
+import torch.distributed as dist
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from clbench import metrics as M
+from clbench import records
+from clbench.config import to_dict
+from clbench.errors import ClbenchError
+from scenarios import SCENARIOS
+from scenarios.base import Experience
+from strategies import STRATEGIES
+from strategies.base import Strategy
+
+RUN_ID_ENV = "CLBENCH_RUN_ID"  # handed to DDP worker processes, which re-run the command
+
+
+@dataclass
+class RunResult:
+    record: dict[str, Any]
+    path: Path | None  # None on processes other than rank 0
+
+
+def check_compatible(strategy: str, scenario: str) -> str:
+    """The scenario's kind, or an error when the strategy does not support it."""
+    kind = SCENARIOS.get(scenario).meta["kind"]
+    kinds = STRATEGIES.get(strategy).meta["kinds"]
+    if kind not in kinds:
+        raise ClbenchError(
+            f"strategy '{strategy}' does not support {kind} scenarios such as '{scenario}'; "
+            f"it supports: {', '.join(kinds)}"
+        )
+    return kind
+
+
+def train_loader(data: Dataset, batch_size: int, world: int, rank: int, seed: int) -> DataLoader:
+    """A shuffled loader whose global batches do not depend on the number of processes.
+
+    Process r takes positions r, r+W, ... of one seeded permutation, so the W local batches
+    of step k together are exactly the single-process batch k.
+    """
+    if batch_size % world:
+        raise ClbenchError(
+            f"train.batch_size={batch_size} must be divisible by the {world} processes"
+        )
+    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    return DataLoader(data, batch_size=batch_size // world, sampler=sampler)
+
+
+def _dist() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+@torch.no_grad()
+def evaluate(
+    model: Strategy, experiences: list[Experience], device: torch.device, batch_size: int
+) -> tuple[list[float], list[int]]:
+    """Accuracy on each test experience, and its size. Under DDP each process scores a
+    disjoint shard and the counts are summed, so every test sample counts exactly once."""
+    world, rank = _dist()
+    was_training = model.training
+    model.eval()
+    model.to(device)
+    counts = torch.zeros(2, len(experiences), dtype=torch.float64)
+    for j, exp in enumerate(experiences):
+        x, y = exp.test.tensors[0][rank::world], exp.test.tensors[1][rank::world]
+        for s in range(0, len(x), batch_size):
+            pred = model.predict(x[s : s + batch_size].to(device)).cpu()
+            counts[0, j] += (pred == y[s : s + batch_size]).sum().item()
+        counts[1, j] += len(y)
+    if world > 1:
+        on = device if dist.get_backend() == "nccl" else torch.device("cpu")
+        reduced = counts.to(on)
+        dist.all_reduce(reduced)
+        counts = reduced.cpu()
+    model.train(was_training)
+    return (counts[0] / counts[1].clamp(min=1)).tolist(), [int(n) for n in counts[1].tolist()]
+
+
+def _make_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
+    t = cfg.trainer
+    devices = OmegaConf.to_container(t.devices) if OmegaConf.is_config(t.devices) else t.devices
+    try:
+        return L.Trainer(
+            accelerator=t.accelerator,
+            devices=devices,
+            strategy=t.strategy,
+            num_nodes=t.num_nodes,
+            precision=t.precision,
+            max_epochs=cfg.train.epochs,
+            logger=TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""),
+            enable_checkpointing=False,
+            enable_progress_bar=t.progress_bar,
+            enable_model_summary=False,
+            use_distributed_sampler=False,  # train_loader shards the data itself
+            num_sanity_val_steps=0,
+            log_every_n_steps=t.log_every_n_steps,
+            default_root_dir=str(run_dir),
+        )
+    except (MisconfigurationException, ValueError, RuntimeError) as e:
+        raise ClbenchError(f"bad trainer settings: {str(e).strip().splitlines()[0]}") from None
+
+
+def _peak_memory_mb() -> float:
+    # ru_maxrss is in KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _quiet_lightning() -> None:
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+    warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+
+
+def run(cfg: DictConfig, echo: Callable[[str], None] | None = None) -> RunResult:
+    """Run `cfg.strategy` over `cfg.scenario`; write the record on rank 0."""
+    t_start = perf_counter()
+    _quiet_lightning()
+    kind = check_compatible(cfg.strategy.name, cfg.scenario.name)
+    results_dir = Path(cfg.results.dir)
+    records.check_writable(results_dir)
+
+    inherited = os.environ.get(RUN_ID_ENV)
+    run_id = inherited or records.new_run_id(cfg.seed)
+    os.environ[RUN_ID_ENV] = run_id
+    try:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        scenario = SCENARIOS.load(cfg.scenario.name).build(cfg.scenario, cfg.data)
+        experiences = scenario.experiences()
+        model: Strategy = STRATEGIES.load(cfg.strategy.name)(cfg, scenario)
+        run_dir = results_dir / "work" / cfg.scenario.name / cfg.strategy.name / run_id
+        trainer = _make_trainer(cfg, run_dir)
+        say = echo if (echo and trainer.is_global_zero) else (lambda _: None)
+
+        rows: list[list[float]] = []
+        sizes: list[int] = []
+        fit_time, n_trained = 0.0, 0
+        for exp in experiences:
+            model.before_experience(exp)
+            data = model.train_dataset(exp)
+            loader = train_loader(
+                data,
+                cfg.train.batch_size,
+                trainer.world_size,
+                trainer.global_rank,
+                cfg.seed * 1000 + exp.index,
+            )
+            trainer.fit_loop.max_epochs = trainer.current_epoch + cfg.train.epochs
+            t0 = perf_counter()
+            trainer.fit(model, train_dataloaders=loader)
+            fit_time += perf_counter() - t0
+            n_trained += len(data) * cfg.train.epochs
+            model.after_experience(exp)
+            row, sizes = evaluate(
+                model, experiences, trainer.strategy.root_device, cfg.train.eval_batch_size
+            )
+            rows.append(row)
+            seen_now = M.pooled_accuracy(row[: exp.index + 1], sizes[: exp.index + 1])
+            if trainer.logger is not None:
+                trainer.logger.log_metrics(
+                    {
+                        "eval/seen_accuracy": seen_now,
+                        **{f"eval/accuracy_exp{j}": a for j, a in enumerate(row)},
+                    },
+                    step=trainer.global_step,
+                )
+            say(
+                f"experience {exp.index + 1}/{len(experiences)}: accuracy on seen data {seen_now:.4f}"
+            )
+        if trainer.logger is not None:
+            trainer.logger.finalize("success")
+
+        world = trainer.world_size
+        costs = {
+            "wall_time_s": perf_counter() - t_start,
+            "train_time_s": fit_time,
+            "train_samples_per_s": n_trained / fit_time if fit_time > 0 else 0.0,
+            "peak_memory_mb": _peak_memory_mb(),
+            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        }
+        if torch.cuda.is_available() and trainer.strategy.root_device.type == "cuda":
+            costs["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        record = {
+            "schema_version": records.SCHEMA_VERSION,
+            "run_id": run_id,
+            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "strategy": cfg.strategy.name,
+            "scenario": cfg.scenario.name,
+            "kind": kind,
+            "seed": cfg.seed,
+            "config": to_dict(cfg),
+            "versions": records.versions(),
+            "git_commit": records.git_commit(),
+            "command": records.command_line(),
+            "world_size": world,
+            "class_order": scenario.class_order,
+            "experience_classes": [e.classes for e in experiences],
+            "test_sizes": sizes,
+            "accuracy_matrix": rows,
+            "seen_accuracy": M.seen_accuracy(rows, sizes),
+            "metrics": M.summarize(rows, sizes),
+            "costs": costs,
+        }
+        path = records.write_record(record, results_dir) if trainer.is_global_zero else None
+        return RunResult(record, path)
+    finally:
+        if inherited is None:
+            os.environ.pop(RUN_ID_ENV, None)

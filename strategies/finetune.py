@@ -1,0 +1,10 @@
+"""Finetune (naive): SGD on each experience in turn, no protection against forgetting.
+
+The lower bound of every continual-learning table; the base class does all the work.
+"""
+
+from strategies.base import Strategy
+
+
+class Finetune(Strategy):
+    pass

@@ -1,0 +1,125 @@
+"""Experience replay with a reservoir buffer (Chaudhry et al., 2019, "On Tiny Episodic
+Memories in Continual Learning", Sec. 3: ER with reservoir sampling).
+
+Each training batch of the current experience is concatenated with a batch drawn uniformly
+from the buffer; after an experience, its samples enter the buffer by reservoir sampling,
+so the buffer stays a uniform sample of everything seen.
+
+Our choices, for exactness under DDP: the buffer is updated once per experience from the
+whole experience (in a seeded order), not per batch, so every process holds the same buffer
+without communication; the replay batch is drawn with a generator shared by all processes
+and each process takes its slice, so N processes train on the same global batches as one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from clbench.config import StrategyParams
+from clbench.errors import ClbenchError
+from scenarios.base import Experience, Scenario
+from strategies.base import Strategy
+
+
+def reservoir_slots(
+    n_seen: int, n_new: int, capacity: int, generator: torch.Generator
+) -> list[tuple[int, int]]:
+    """Reservoir sampling (Vitter's algorithm R) for `n_new` items after `n_seen` earlier ones.
+
+    Returns (slot, new_item_index) assignments to apply in order; items not listed are dropped.
+    Item number t (0-based over the whole stream) fills slot t while t < capacity, else it
+    replaces slot j, j uniform in [0, t], when j < capacity.
+    """
+    out = []
+    for i in range(n_new):
+        t = n_seen + i
+        if t < capacity:
+            out.append((t, i))
+        else:
+            j = int(torch.randint(t + 1, (1,), generator=generator))
+            if j < capacity:
+                out.append((j, i))
+    return out
+
+
+class ReservoirBuffer:
+    """A fixed-capacity buffer of (x, y) samples filled by reservoir sampling."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.n_seen = 0
+        self.x: torch.Tensor | None = None
+        self.y: torch.Tensor | None = None
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> None:
+        if self.capacity == 0:
+            self.n_seen += len(x)
+            return
+        if self.x is None:
+            self.x = torch.empty((self.capacity, *x.shape[1:]), dtype=x.dtype)
+            self.y = torch.empty((self.capacity,), dtype=y.dtype)
+        assert self.y is not None
+        for slot, i in reservoir_slots(self.n_seen, len(x), self.capacity, generator):
+            self.x[slot] = x[i]
+            self.y[slot] = y[i]
+            self.size = max(self.size, slot + 1)
+        self.n_seen += len(x)
+
+    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        assert self.x is not None and self.y is not None
+        idx = torch.randint(self.size, (n,), generator=generator)
+        return self.x[idx], self.y[idx]
+
+
+@dataclass
+class ReplayParams(StrategyParams):
+    buffer_size: int = 200
+    replay_batch_size: int | None = None  # global; None: the same as train.batch_size
+
+
+class Replay(Strategy):
+    Params = ReplayParams
+
+    def __init__(self, cfg: Any, scenario: Scenario) -> None:
+        super().__init__(cfg, scenario)
+        if self.params.buffer_size < 0:
+            raise ClbenchError(f"strategy.buffer_size must be >= 0, got {self.params.buffer_size}")
+        self.replay_batch_size = self.params.replay_batch_size or cfg.train.batch_size
+        if self.replay_batch_size < 1:
+            raise ClbenchError("strategy.replay_batch_size must be >= 1")
+        self.buffer = ReservoirBuffer(self.params.buffer_size)
+        self._sampler = torch.Generator()
+
+    def before_experience(self, exp: Experience) -> None:
+        # Same seed on every process: the replay batches agree across ranks.
+        self._sampler.manual_seed(_seed(self.cfg.seed, exp.index, 1))
+
+    def after_experience(self, exp: Experience) -> None:
+        x, y = exp.train.tensors[0], exp.train.tensors[1]
+        g = torch.Generator().manual_seed(_seed(self.cfg.seed, exp.index, 2))
+        order = torch.randperm(len(x), generator=g)  # the stream order within the experience
+        self.buffer.add(x[order], y[order], g)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if len(self.buffer):
+            world, rank = self.trainer.world_size, self.trainer.global_rank
+            bx, by = self.buffer.sample(self.replay_batch_size, self._sampler)
+            x = torch.cat([x, bx[rank::world].to(x.device)])
+            y = torch.cat([y, by[rank::world].to(y.device)])
+        return F.cross_entropy(self(x), y)
+
+
+def _seed(*parts: int) -> int:
+    """A deterministic 63-bit seed from integers."""
+    h = 1469598103934665603
+    for p in parts:
+        h = ((h ^ (p & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) % (1 << 63)
+    return h
