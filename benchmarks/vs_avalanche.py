@@ -1,0 +1,407 @@
+"""clbench vs. Avalanche: wall time and final accuracy, side by side in one process.
+
+Run from the repository root:
+
+    python benchmarks/vs_avalanche.py                 # one seed (0), clbench's defaults
+    python benchmarks/vs_avalanche.py --seeds 0 1 2   # mean over three seeds
+
+What is compared, on the `split-mnist-5k` scenario (4,000 train / 1,000 test real MNIST
+digits, five experiences of two classes each, class order 0..9):
+
+* clbench `replay`   vs. Avalanche `avalanche.training.Replay` (same buffer size);
+* clbench `finetune` vs. Avalanche `avalanche.training.Naive`.
+
+Both sides get the same data tensors (`scenarios.mnist5k.load_mnist_5k`), the same
+Avalanche benchmark builder (`scenarios.base.class_incremental`, the one clbench itself
+uses), the same model (Flatten -> Linear(784,400) -> ReLU -> Linear(400,400) -> ReLU ->
+Linear(400,10)), plain cross-entropy, SGD with the same lr and momentum, a fresh optimizer
+state (no momentum carried over) at each experience, the same batch size, the same epochs
+per experience and, for replay, 32 current + 32 buffer samples per step. Every default
+(epochs, batch size, lr, momentum, buffer size, replay batch) is read from clbench's
+resolved configuration of that strategy and scenario; `--epochs` and `--buffer-size`
+override them for both sides.
+
+Figures, per method and seed:
+
+* wall time (s): `time.perf_counter` around everything one run does after all imports:
+  loading the 5,000 digits, building the Avalanche benchmark, building the model, the
+  strategy (and, for clbench, the Lightning Trainer), training on every experience and,
+  after each experience, evaluating on the whole test stream (1,000 digits), as clbench's
+  runner does. For clbench this is the `run(cfg)` call, which also reads the experiences
+  back as tensors and writes a TensorBoard log and its JSON record (to a temporary
+  directory); composing the config is not counted. Python import time is excluded: every
+  module is imported, and a warm-up run of each method (1 epoch) is done, before any timing
+  (`--no-warmup` skips the warm-up, so the first run also pays lazy imports and first-call
+  costs).
+* train (s): the training part only (clbench: its runner's summed `trainer.fit` time;
+  Avalanche: summed `strategy.train` time, which includes its buffer update).
+* final accuracy: accuracy on all 1,000 test digits after the last experience, argmax over
+  all 10 outputs. clbench's figure is its record's `final_accuracy`; Avalanche's is computed
+  here from the trained model on the same test tensors (and checked against Avalanche's own
+  stream accuracy).
+* ratio: mean clbench wall time / mean Avalanche wall time (below 1: clbench is faster).
+
+Differences that remain (they cannot be removed without changing either library):
+
+* Buffer content. clbench fills its buffer by reservoir sampling over the whole stream
+  after each experience (a uniform sample of everything seen). Avalanche's stock `Replay`
+  uses `ExperienceBalancedBuffer`: an equal share of the buffer per experience seen so far,
+  each share a random subset of its experience. The experiences here have equal sizes, so
+  the expected composition is the same; `--avalanche-buffer reservoir` uses Avalanche's
+  `ReservoirSamplingBuffer` instead (via `Naive` + `ReplayPlugin`, which is what `Replay` is).
+* Replay batch draw. clbench draws each replay batch uniformly with replacement from the
+  buffer. Avalanche's `ReplayDataLoader` goes through a shuffled buffer without replacement
+  and cycles it; with a 200-sample buffer and batches of 32 every seventh buffer batch is a
+  remainder of 8 (drop_last is False for the current data too, so it cannot be changed for
+  the buffer alone). The number of steps per epoch is set by the current data on both sides.
+* Data path. clbench trains from in-memory tensors; Avalanche goes through its
+  `AvalancheDataset` per-sample indexing and collation. This is part of what is measured.
+* Random streams. Both sides are seeded with the same seed, but the libraries consume random
+  numbers differently, so initial weights, shuffles and buffer picks differ: accuracies are
+  comparable only statistically (use several seeds).
+* Work per step is otherwise the same: the forward/backward pass of a 64-sample batch
+  (32 for finetune/Naive) through the same MLP, one SGD step.
+
+Threads: torch's default thread count is left alone (printed at the top) for both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+import torch
+from avalanche.evaluation.metrics import accuracy_metrics
+from avalanche.training import Naive, Replay
+from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
+from avalanche.training.storage_policy import ReservoirSamplingBuffer
+from omegaconf import DictConfig
+from torch import nn
+
+import strategies.finetune  # noqa: F401  (imported now so that import time is not timed)
+import strategies.replay  # noqa: F401
+from clbench.config import compose
+from clbench.runner import run
+from scenarios.base import class_incremental, resolve_class_order, split_classes
+from scenarios.mnist5k import load_mnist_5k
+
+SCENARIO = "split-mnist-5k"
+# (clbench strategy, Avalanche strategy) pairs, in the order they are reported.
+PAIRS = [("replay", "Replay"), ("finetune", "Naive")]
+STREAM_ACC_KEY = "Top1_Acc_Stream/eval_phase/test_stream"
+
+
+@dataclass
+class Measurement:
+    framework: str  # "clbench" or "avalanche"
+    method: str
+    seed: int
+    wall_s: float
+    train_s: float
+    final_accuracy: float
+
+
+@dataclass
+class Settings:
+    """The training settings both sides use, taken from clbench's resolved config."""
+
+    epochs: int
+    batch_size: int
+    eval_batch_size: int
+    lr: float
+    momentum: float
+    hidden_dim: int
+    num_layers: int
+    buffer_size: int
+    replay_batch_size: int
+    class_order: list[int]
+    classes_per_exp: list[int]
+
+
+# -- clbench -------------------------------------------------------------------------------
+
+
+def clbench_config(
+    strategy: str, seed: int, epochs: int | None, buffer_size: int | None, results_dir: Path
+) -> DictConfig:
+    overrides = [
+        f"seed={seed}",
+        "trainer.progress_bar=false",
+        "trainer.accelerator=cpu",
+        f"results.dir={results_dir}",
+    ]
+    if epochs is not None:
+        overrides.append(f"train.epochs={epochs}")
+    if buffer_size is not None and strategy == "replay":
+        overrides.append(f"strategy.buffer_size={buffer_size}")
+    return compose(strategy, SCENARIO, None, overrides)
+
+
+def settings_from(cfg: DictConfig) -> Settings:
+    """The shared settings, from a composed clbench `replay` config."""
+    t, b, s = cfg.train, cfg.backbone, cfg.scenario
+    if t.optimizer != "sgd" or t.weight_decay != 0.0 or b.name != "mlp":
+        sys.exit("this comparison assumes SGD without weight decay and the mlp backbone")
+    return Settings(
+        epochs=int(t.epochs),
+        batch_size=int(t.batch_size),
+        eval_batch_size=int(t.eval_batch_size),
+        lr=float(t.lr),
+        momentum=float(t.momentum),
+        hidden_dim=int(b.hidden_dim),
+        num_layers=int(b.num_layers),
+        buffer_size=int(cfg.strategy.buffer_size),
+        replay_batch_size=int(cfg.strategy.replay_batch_size or t.batch_size),
+        class_order=resolve_class_order(s.class_order, 10, s.name),
+        classes_per_exp=split_classes(10, s.n_experiences, s.name),
+    )
+
+
+def run_clbench(cfg: DictConfig, method: str) -> tuple[Measurement, dict[str, Any]]:
+    t0 = perf_counter()
+    record = run(cfg).record
+    wall = perf_counter() - t0
+    m = Measurement(
+        framework="clbench",
+        method=method,
+        seed=int(cfg.seed),
+        wall_s=wall,
+        train_s=float(record["costs"]["train_time_s"]),
+        final_accuracy=float(record["metrics"]["final_accuracy"]),
+    )
+    return m, record
+
+
+# -- Avalanche -----------------------------------------------------------------------------
+
+
+def mlp(hidden_dim: int, num_layers: int, num_classes: int = 10) -> nn.Module:
+    """The clbench `mlp` backbone followed by its linear head, as one module."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = 28 * 28
+    for _ in range(num_layers):
+        layers += [nn.Linear(width, hidden_dim), nn.ReLU()]
+        width = hidden_dim
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+    model.eval()
+    correct = 0
+    for s in range(0, len(x), batch_size):
+        correct += int((model(x[s : s + batch_size]).argmax(dim=1) == y[s : s + batch_size]).sum())
+    return correct / len(x)
+
+
+def run_avalanche(
+    method: str, seed: int, st: Settings, buffer_kind: str
+) -> tuple[Measurement, dict[str, Any]]:
+    """Avalanche's `method` ("Replay" or "Naive") over the same stream; timed like `run`."""
+    t0 = perf_counter()
+    train_x, train_y, test_x, test_y = load_mnist_5k()
+    bench = class_incremental(
+        (train_x, train_y), (test_x, test_y), st.class_order, st.classes_per_exp
+    )
+    seed_everything(seed)
+    model = mlp(st.hidden_dim, st.num_layers)
+    common: dict[str, Any] = {
+        "model": model,
+        "optimizer": torch.optim.SGD(model.parameters(), lr=st.lr, momentum=st.momentum),
+        "criterion": nn.CrossEntropyLoss(),
+        "train_mb_size": st.batch_size,
+        "train_epochs": st.epochs,
+        "eval_mb_size": st.eval_batch_size,
+        "device": "cpu",
+        "evaluator": EvaluationPlugin(accuracy_metrics(stream=True), loggers=[]),
+    }
+    if method == "Naive":
+        strategy: Any = Naive(**common)
+    elif buffer_kind == "balanced":  # the stock strategy
+        strategy = Replay(mem_size=st.buffer_size, **common)
+        replay = next(p for p in strategy.plugins if isinstance(p, ReplayPlugin))
+        replay.batch_size_mem = st.replay_batch_size
+    else:
+        plugin = ReplayPlugin(
+            mem_size=st.buffer_size,
+            batch_size_mem=st.replay_batch_size,
+            storage_policy=ReservoirSamplingBuffer(st.buffer_size),
+        )
+        strategy = Naive(plugins=[plugin], **common)
+
+    train_time = 0.0
+    last: dict[str, Any] = {}
+    for exp in bench.train_stream:
+        t1 = perf_counter()
+        # clbench builds a new optimizer for every experience: reset the momentum here too.
+        strategy.train(exp, eval_streams=[], reset_optimizer_state=True)
+        train_time += perf_counter() - t1
+        last = strategy.eval(bench.test_stream)
+    final = accuracy(model, test_x, test_y, st.eval_batch_size)
+    wall = perf_counter() - t0
+
+    info = {
+        "classes": [sorted(int(c) for c in e.classes_in_this_experience) for e in bench.train_stream],
+        "test_sizes": [len(e.dataset) for e in bench.test_stream],
+        "stream_accuracy": float(last.get(STREAM_ACC_KEY, float("nan"))),
+        "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+    return Measurement("avalanche", method, seed, wall, train_time, final), info
+
+
+# -- reporting -----------------------------------------------------------------------------
+
+
+def versions() -> str:
+    out = []
+    for dist in ("torch", "lightning", "avalanche-lib", "numpy", "clbench"):
+        try:
+            out.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{dist} absent")
+    return ", ".join(out)
+
+
+def mean_sd(values: list[float], fmt: str) -> str:
+    m = format(statistics.fmean(values), fmt)
+    if len(values) < 2:
+        return m
+    return f"{m}±{format(statistics.stdev(values), fmt)}"
+
+
+def table(results: list[Measurement], n_seeds: int) -> str:
+    def pick(framework: str, method: str) -> list[Measurement]:
+        return [r for r in results if r.framework == framework and r.method == method]
+
+    head = (
+        f"{'clbench / avalanche':<20}{'wall s clb':>13}{'wall s avl':>13}{'ratio':>7}"
+        f"{'train s clb':>13}{'train s avl':>13}{'acc clb':>15}{'acc avl':>15}"
+    )
+    lines = [head, "-" * len(head)]
+    for ours, theirs in PAIRS:
+        a, b = pick("clbench", ours), pick("avalanche", theirs)
+        wa, wb = [r.wall_s for r in a], [r.wall_s for r in b]
+        ratio = statistics.fmean(wa) / statistics.fmean(wb)
+        lines.append(
+            f"{ours + ' / ' + theirs:<20}{mean_sd(wa, '.1f'):>13}{mean_sd(wb, '.1f'):>13}"
+            f"{ratio:>7.2f}{mean_sd([r.train_s for r in a], '.1f'):>13}"
+            f"{mean_sd([r.train_s for r in b], '.1f'):>13}"
+            f"{mean_sd([r.final_accuracy for r in a], '.4f'):>15}"
+            f"{mean_sd([r.final_accuracy for r in b], '.4f'):>15}"
+        )
+    sd = " (± sample sd over seeds)" if n_seeds > 1 else ""
+    lines.append(f"mean over {n_seeds} seed(s){sd}; ratio = mean wall clbench / mean wall avalanche")
+    return "\n".join(lines)
+
+
+def quiet() -> None:
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--epochs", type=int, default=None, help="default: clbench's (train.epochs)")
+    p.add_argument(
+        "--buffer-size", type=int, default=None, help="default: clbench's (strategy.buffer_size)"
+    )
+    p.add_argument(
+        "--avalanche-buffer",
+        choices=["balanced", "reservoir"],
+        default="balanced",
+        help="balanced: stock Replay (ExperienceBalancedBuffer); reservoir: ReservoirSamplingBuffer",
+    )
+    p.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up runs")
+    args = p.parse_args(argv)
+    quiet()
+
+    tmp = tempfile.TemporaryDirectory(prefix="clbench-vs-avalanche-")
+    results_dir = Path(tmp.name)
+    st = settings_from(clbench_config("replay", 0, args.epochs, args.buffer_size, results_dir))
+
+    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}")
+    print(f"cpus: {__import__('os').cpu_count()}, torch threads: {torch.get_num_threads()}")
+    print(f"python {platform.python_version()}; {versions()}")
+    print(
+        f"scenario {SCENARIO}: class order {st.class_order}, classes per experience "
+        f"{st.classes_per_exp}; epochs {st.epochs}, batch {st.batch_size}, SGD lr {st.lr} "
+        f"momentum {st.momentum}, mlp {st.num_layers}x{st.hidden_dim}; replay buffer "
+        f"{st.buffer_size}, replay batch {st.replay_batch_size}; Avalanche buffer: "
+        f"{args.avalanche_buffer}"
+    )
+
+    if not args.no_warmup:
+        t0 = perf_counter()
+        for ours, theirs in PAIRS:
+            run_clbench(clbench_config(ours, 0, 1, args.buffer_size, results_dir), ours)
+            warm = Settings(**{**st.__dict__, "epochs": 1})
+            run_avalanche(theirs, 0, warm, args.avalanche_buffer)
+        print(f"warm-up (1 epoch per method, untimed): {perf_counter() - t0:.1f} s")
+
+    results: list[Measurement] = []
+    print(f"\n{'seed':>4}  {'framework':<10}{'method':<9}{'wall s':>8}{'train s':>9}{'final acc':>11}")
+    for i, seed in enumerate(args.seeds):
+        jobs: list[tuple[str, str]] = []
+        for ours, theirs in PAIRS:
+            jobs += [("clbench", ours), ("avalanche", theirs)]
+        if i % 2:  # alternate the order, so neither side always runs first
+            jobs.reverse()
+        for framework, method in jobs:
+            if framework == "clbench":
+                cfg = clbench_config(method, seed, args.epochs, args.buffer_size, results_dir)
+                m, record = run_clbench(cfg, method)
+                check = (record["experience_classes"], record["test_sizes"])
+            else:
+                m, info = run_avalanche(method, seed, st, args.avalanche_buffer)
+                check = (info["classes"], info["test_sizes"])
+                if abs(info["stream_accuracy"] - m.final_accuracy) > 1e-6:
+                    print(
+                        f"  note: Avalanche's stream accuracy {info['stream_accuracy']:.4f} "
+                        f"differs from the one computed here {m.final_accuracy:.4f}"
+                    )
+            expected = (
+                [
+                    sorted(st.class_order[sum(st.classes_per_exp[:k]) :][:n])
+                    for k, n in enumerate(st.classes_per_exp)
+                ],
+                [200] * len(st.classes_per_exp),
+            )
+            if check[0] != expected[0] or sum(check[1]) != 1000:
+                print(f"  WARNING: {framework} stream differs: classes {check[0]}, test {check[1]}")
+            results.append(m)
+            print(
+                f"{seed:>4}  {framework:<10}{method:<9}{m.wall_s:>8.1f}{m.train_s:>9.1f}"
+                f"{m.final_accuracy:>11.4f}"
+            )
+
+    print()
+    print(table(results, len(args.seeds)))
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
