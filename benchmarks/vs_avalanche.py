@@ -33,8 +33,11 @@ Figures, per method and seed:
   module is imported, and a warm-up run of each method (1 epoch) is done, before any timing
   (`--no-warmup` skips the warm-up, so the first run also pays lazy imports and first-call
   costs).
-* train (s): the training part only (clbench: its runner's summed `trainer.fit` time;
-  Avalanche: summed `strategy.train` time, which includes its buffer update).
+* cpu (s): process CPU time (all threads) over the same span; printed per run, to help
+  tell a slow library from a busy machine (the load average is printed at start and end).
+* train (s): the training part only. clbench: its runner's summed `trainer.fit` time (the
+  buffer update after each experience is outside it); Avalanche: summed `strategy.train`
+  time, which includes its buffer update (`after_training_exp`).
 * final accuracy: accuracy on all 1,000 test digits after the last experience, argmax over
   all 10 outputs. clbench's figure is its record's `final_accuracy`; Avalanche's is computed
   here from the trained model on the same test tensors (and checked against Avalanche's own
@@ -51,9 +54,11 @@ Differences that remain (they cannot be removed without changing either library)
   `ReservoirSamplingBuffer` instead (via `Naive` + `ReplayPlugin`, which is what `Replay` is).
 * Replay batch draw. clbench draws each replay batch uniformly with replacement from the
   buffer. Avalanche's `ReplayDataLoader` goes through a shuffled buffer without replacement
-  and cycles it; with a 200-sample buffer and batches of 32 every seventh buffer batch is a
-  remainder of 8 (drop_last is False for the current data too, so it cannot be changed for
-  the buffer alone). The number of steps per epoch is set by the current data on both sides.
+  and cycles it; with a 200-sample buffer and batches of 32 every seventh buffer batch is the
+  remainder of 8 (its `drop_last` also applies to the current data, so it cannot be set for
+  the buffer alone). Per epoch of an 800-sample experience both sides take 25 steps of 32
+  current samples; clbench adds 32 buffer samples to each (800 replayed), Avalanche 32 to
+  22 of them and 8 to 3 (728 replayed). On the first experience neither side replays.
 * Data path. clbench trains from in-memory tensors; Avalanche goes through its
   `AvalancheDataset` per-sample indexing and collation. This is part of what is measured.
 * Random streams. Both sides are seeded with the same seed, but the libraries consume random
@@ -63,22 +68,27 @@ Differences that remain (they cannot be removed without changing either library)
   (32 for finetune/Naive) through the same MLP, one SGD step.
 
 Threads: torch's default thread count is left alone (printed at the top) for both sides.
+Warnings raised during the runs are collected (Avalanche re-emits a deprecation warning at
+every buffer update) and their distinct messages listed once at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import random
 import statistics
 import sys
 import tempfile
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
-from time import perf_counter
+from time import perf_counter, process_time
 from typing import Any
 
 import numpy as np
@@ -95,7 +105,7 @@ import strategies.replay  # noqa: F401
 from clbench.config import compose
 from clbench.runner import run
 from scenarios.base import class_incremental, resolve_class_order, split_classes
-from scenarios.mnist5k import load_mnist_5k
+from scenarios.mnist5k import N_TEST, load_mnist_5k
 
 SCENARIO = "split-mnist-5k"
 # (clbench strategy, Avalanche strategy) pairs, in the order they are reported.
@@ -109,8 +119,11 @@ class Measurement:
     method: str
     seed: int
     wall_s: float
+    cpu_s: float  # process CPU time (all threads) over the same span as wall_s
     train_s: float
     final_accuracy: float
+    experience_classes: list[list[int]]
+    test_size: int
 
 
 @dataclass
@@ -128,6 +141,34 @@ class Settings:
     replay_batch_size: int
     class_order: list[int]
     classes_per_exp: list[int]
+
+    def experience_classes(self) -> list[list[int]]:
+        out, start = [], 0
+        for n in self.classes_per_exp:
+            out.append(sorted(self.class_order[start : start + n]))
+            start += n
+        return out
+
+
+# Warnings seen during the runs: message -> count.
+CAUGHT: dict[str, int] = {}
+
+
+@contextmanager
+def collect_warnings() -> Iterator[None]:
+    with warnings.catch_warnings(record=True) as caught:
+        yield
+    for w in caught:
+        key = f"{w.category.__name__}: {str(w.message).splitlines()[0][:110]}"
+        CAUGHT[key] = CAUGHT.get(key, 0) + 1
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """fn(), its wall time and its process CPU time."""
+    w0, c0 = perf_counter(), process_time()
+    with collect_warnings():
+        out = fn()
+    return out, perf_counter() - w0, process_time() - c0
 
 
 # -- clbench -------------------------------------------------------------------------------
@@ -152,8 +193,8 @@ def clbench_config(
 def settings_from(cfg: DictConfig) -> Settings:
     """The shared settings, from a composed clbench `replay` config."""
     t, b, s = cfg.train, cfg.backbone, cfg.scenario
-    if t.optimizer != "sgd" or t.weight_decay != 0.0 or b.name != "mlp":
-        sys.exit("this comparison assumes SGD without weight decay and the mlp backbone")
+    if t.optimizer != "sgd" or t.weight_decay != 0.0 or b.name != "mlp" or b.checkpoint:
+        sys.exit("this comparison assumes SGD without weight decay and a fresh mlp backbone")
     return Settings(
         epochs=int(t.epochs),
         batch_size=int(t.batch_size),
@@ -169,26 +210,28 @@ def settings_from(cfg: DictConfig) -> Settings:
     )
 
 
-def run_clbench(cfg: DictConfig, method: str) -> tuple[Measurement, dict[str, Any]]:
-    t0 = perf_counter()
-    record = run(cfg).record
-    wall = perf_counter() - t0
-    m = Measurement(
+def run_clbench(cfg: DictConfig) -> Measurement:
+    """One clbench run; the wall time is that of the whole `run(cfg)` call."""
+    result, wall, cpu = timed(lambda: run(cfg))
+    record = result.record
+    return Measurement(
         framework="clbench",
-        method=method,
+        method=str(cfg.strategy.name),
         seed=int(cfg.seed),
         wall_s=wall,
+        cpu_s=cpu,
         train_s=float(record["costs"]["train_time_s"]),
         final_accuracy=float(record["metrics"]["final_accuracy"]),
+        experience_classes=[list(c) for c in record["experience_classes"]],
+        test_size=int(sum(record["test_sizes"])),
     )
-    return m, record
 
 
 # -- Avalanche -----------------------------------------------------------------------------
 
 
 def mlp(hidden_dim: int, num_layers: int, num_classes: int = 10) -> nn.Module:
-    """The clbench `mlp` backbone followed by its linear head, as one module."""
+    """clbench's `mlp` backbone followed by its linear head, as one module."""
     layers: list[nn.Module] = [nn.Flatten()]
     width = 28 * 28
     for _ in range(num_layers):
@@ -206,6 +249,7 @@ def seed_everything(seed: int) -> None:
 
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+    """Top-1 accuracy, argmax over all outputs."""
     model.eval()
     correct = 0
     for s in range(0, len(x), batch_size):
@@ -213,17 +257,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return correct / len(x)
 
 
-def run_avalanche(
-    method: str, seed: int, st: Settings, buffer_kind: str
-) -> tuple[Measurement, dict[str, Any]]:
-    """Avalanche's `method` ("Replay" or "Naive") over the same stream; timed like `run`."""
-    t0 = perf_counter()
-    train_x, train_y, test_x, test_y = load_mnist_5k()
-    bench = class_incremental(
-        (train_x, train_y), (test_x, test_y), st.class_order, st.classes_per_exp
-    )
-    seed_everything(seed)
-    model = mlp(st.hidden_dim, st.num_layers)
+def avalanche_strategy(method: str, model: nn.Module, st: Settings, buffer_kind: str) -> Any:
     common: dict[str, Any] = {
         "model": model,
         "optimizer": torch.optim.SGD(model.parameters(), lr=st.lr, momentum=st.momentum),
@@ -235,37 +269,66 @@ def run_avalanche(
         "evaluator": EvaluationPlugin(accuracy_metrics(stream=True), loggers=[]),
     }
     if method == "Naive":
-        strategy: Any = Naive(**common)
-    elif buffer_kind == "balanced":  # the stock strategy
+        return Naive(**common)
+    if buffer_kind == "balanced":  # the stock strategy, with its ExperienceBalancedBuffer
         strategy = Replay(mem_size=st.buffer_size, **common)
-        replay = next(p for p in strategy.plugins if isinstance(p, ReplayPlugin))
-        replay.batch_size_mem = st.replay_batch_size
-    else:
-        plugin = ReplayPlugin(
-            mem_size=st.buffer_size,
-            batch_size_mem=st.replay_batch_size,
-            storage_policy=ReservoirSamplingBuffer(st.buffer_size),
-        )
-        strategy = Naive(plugins=[plugin], **common)
+        plugin = next(p for p in strategy.plugins if isinstance(p, ReplayPlugin))
+        plugin.batch_size_mem = st.replay_batch_size  # None would mean train_mb_size
+        return strategy
+    plugin = ReplayPlugin(
+        mem_size=st.buffer_size,
+        batch_size_mem=st.replay_batch_size,
+        storage_policy=ReservoirSamplingBuffer(st.buffer_size),
+    )
+    return Naive(plugins=[plugin], **common)  # what Replay is, with another storage policy
 
-    train_time = 0.0
-    last: dict[str, Any] = {}
+
+def avalanche_run(method: str, seed: int, st: Settings, buffer_kind: str) -> dict[str, Any]:
+    """Avalanche's `method` over the same stream, doing the same work as clbench's `run`."""
+    train_x, train_y, test_x, test_y = load_mnist_5k()
+    bench = class_incremental(
+        (train_x, train_y), (test_x, test_y), st.class_order, st.classes_per_exp
+    )
+    seed_everything(seed)
+    model = mlp(st.hidden_dim, st.num_layers)
+    strategy = avalanche_strategy(method, model, st, buffer_kind)
+    train_s = 0.0
+    metrics: dict[str, Any] = {}
     for exp in bench.train_stream:
-        t1 = perf_counter()
+        t0 = perf_counter()
         # clbench builds a new optimizer for every experience: reset the momentum here too.
         strategy.train(exp, eval_streams=[], reset_optimizer_state=True)
-        train_time += perf_counter() - t1
-        last = strategy.eval(bench.test_stream)
-    final = accuracy(model, test_x, test_y, st.eval_batch_size)
-    wall = perf_counter() - t0
-
-    info = {
-        "classes": [sorted(int(c) for c in e.classes_in_this_experience) for e in bench.train_stream],
-        "test_sizes": [len(e.dataset) for e in bench.test_stream],
-        "stream_accuracy": float(last.get(STREAM_ACC_KEY, float("nan"))),
-        "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        train_s += perf_counter() - t0
+        metrics = strategy.eval(bench.test_stream)
+    return {
+        "train_s": train_s,
+        "final_accuracy": accuracy(model, test_x, test_y, st.eval_batch_size),
+        "stream_accuracy": float(metrics.get(STREAM_ACC_KEY, float("nan"))),
+        "classes": [
+            sorted(int(c) for c in e.classes_in_this_experience) for e in bench.train_stream
+        ],
+        "test_size": sum(len(e.dataset) for e in bench.test_stream),
     }
-    return Measurement("avalanche", method, seed, wall, train_time, final), info
+
+
+def run_avalanche(method: str, seed: int, st: Settings, buffer_kind: str) -> Measurement:
+    out, wall, cpu = timed(lambda: avalanche_run(method, seed, st, buffer_kind))
+    if abs(out["stream_accuracy"] - out["final_accuracy"]) > 1e-9:
+        print(
+            f"  note: Avalanche's own stream accuracy {out['stream_accuracy']:.4f} differs "
+            f"from the one computed here, {out['final_accuracy']:.4f}"
+        )
+    return Measurement(
+        framework="avalanche",
+        method=method,
+        seed=seed,
+        wall_s=wall,
+        cpu_s=cpu,
+        train_s=out["train_s"],
+        final_accuracy=out["final_accuracy"],
+        experience_classes=out["classes"],
+        test_size=out["test_size"],
+    )
 
 
 # -- reporting -----------------------------------------------------------------------------
@@ -281,11 +344,13 @@ def versions() -> str:
     return ", ".join(out)
 
 
+def load() -> str:
+    return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def mean_sd(values: list[float], fmt: str) -> str:
     m = format(statistics.fmean(values), fmt)
-    if len(values) < 2:
-        return m
-    return f"{m}±{format(statistics.stdev(values), fmt)}"
+    return m if len(values) < 2 else f"{m}±{format(statistics.stdev(values), fmt)}"
 
 
 def table(results: list[Measurement], n_seeds: int) -> str:
@@ -293,113 +358,110 @@ def table(results: list[Measurement], n_seeds: int) -> str:
         return [r for r in results if r.framework == framework and r.method == method]
 
     head = (
-        f"{'clbench / avalanche':<20}{'wall s clb':>13}{'wall s avl':>13}{'ratio':>7}"
-        f"{'train s clb':>13}{'train s avl':>13}{'acc clb':>15}{'acc avl':>15}"
+        f"{'clbench / avalanche':<19}{'wall s clb':>12}{'wall s avl':>12}{'ratio':>7}"
+        f"{'train s clb':>13}{'train s avl':>13}{'final acc clb':>16}{'final acc avl':>16}"
     )
     lines = [head, "-" * len(head)]
     for ours, theirs in PAIRS:
         a, b = pick("clbench", ours), pick("avalanche", theirs)
-        wa, wb = [r.wall_s for r in a], [r.wall_s for r in b]
-        ratio = statistics.fmean(wa) / statistics.fmean(wb)
+        ratio = statistics.fmean(r.wall_s for r in a) / statistics.fmean(r.wall_s for r in b)
         lines.append(
-            f"{ours + ' / ' + theirs:<20}{mean_sd(wa, '.1f'):>13}{mean_sd(wb, '.1f'):>13}"
-            f"{ratio:>7.2f}{mean_sd([r.train_s for r in a], '.1f'):>13}"
+            f"{ours + ' / ' + theirs:<19}"
+            f"{mean_sd([r.wall_s for r in a], '.1f'):>12}{mean_sd([r.wall_s for r in b], '.1f'):>12}"
+            f"{ratio:>7.2f}"
+            f"{mean_sd([r.train_s for r in a], '.1f'):>13}"
             f"{mean_sd([r.train_s for r in b], '.1f'):>13}"
-            f"{mean_sd([r.final_accuracy for r in a], '.4f'):>15}"
-            f"{mean_sd([r.final_accuracy for r in b], '.4f'):>15}"
+            f"{mean_sd([r.final_accuracy for r in a], '.4f'):>16}"
+            f"{mean_sd([r.final_accuracy for r in b], '.4f'):>16}"
         )
-    sd = " (± sample sd over seeds)" if n_seeds > 1 else ""
-    lines.append(f"mean over {n_seeds} seed(s){sd}; ratio = mean wall clbench / mean wall avalanche")
+    sd = " (± sample sd)" if n_seeds > 1 else ""
+    lines.append(
+        f"mean over {n_seeds} seed(s){sd}; ratio = mean clbench wall / mean Avalanche wall"
+    )
     return "\n".join(lines)
 
 
 def quiet() -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--epochs", type=int, default=None, help="default: clbench's (train.epochs)")
+    p.add_argument("--epochs", type=int, default=None, help="default: clbench's train.epochs")
     p.add_argument(
-        "--buffer-size", type=int, default=None, help="default: clbench's (strategy.buffer_size)"
+        "--buffer-size", type=int, default=None, help="default: clbench's strategy.buffer_size"
     )
     p.add_argument(
         "--avalanche-buffer",
         choices=["balanced", "reservoir"],
         default="balanced",
-        help="balanced: stock Replay (ExperienceBalancedBuffer); reservoir: ReservoirSamplingBuffer",
+        help="balanced: stock Replay (ExperienceBalancedBuffer, the default); "
+        "reservoir: ReplayPlugin with ReservoirSamplingBuffer",
     )
     p.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up runs")
     args = p.parse_args(argv)
     quiet()
 
-    tmp = tempfile.TemporaryDirectory(prefix="clbench-vs-avalanche-")
-    results_dir = Path(tmp.name)
-    st = settings_from(clbench_config("replay", 0, args.epochs, args.buffer_size, results_dir))
+    with tempfile.TemporaryDirectory(prefix="clbench-vs-avalanche-") as tmp:
+        results_dir = Path(tmp)  # clbench's records and TensorBoard logs; deleted at the end
 
-    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}")
-    print(f"cpus: {__import__('os').cpu_count()}, torch threads: {torch.get_num_threads()}")
-    print(f"python {platform.python_version()}; {versions()}")
-    print(
-        f"scenario {SCENARIO}: class order {st.class_order}, classes per experience "
-        f"{st.classes_per_exp}; epochs {st.epochs}, batch {st.batch_size}, SGD lr {st.lr} "
-        f"momentum {st.momentum}, mlp {st.num_layers}x{st.hidden_dim}; replay buffer "
-        f"{st.buffer_size}, replay batch {st.replay_batch_size}; Avalanche buffer: "
-        f"{args.avalanche_buffer}"
-    )
+        def cfg(strategy: str, seed: int, epochs: int | None = args.epochs) -> DictConfig:
+            return clbench_config(strategy, seed, epochs, args.buffer_size, results_dir)
 
-    if not args.no_warmup:
-        t0 = perf_counter()
-        for ours, theirs in PAIRS:
-            run_clbench(clbench_config(ours, 0, 1, args.buffer_size, results_dir), ours)
-            warm = Settings(**{**st.__dict__, "epochs": 1})
-            run_avalanche(theirs, 0, warm, args.avalanche_buffer)
-        print(f"warm-up (1 epoch per method, untimed): {perf_counter() - t0:.1f} s")
+        st = settings_from(cfg("replay", 0))
+        print(f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} cpus")
+        print(f"python {platform.python_version()}; {versions()}")
+        print(f"torch threads: {torch.get_num_threads()} (default, both sides); {load()}")
+        print(
+            f"{SCENARIO}: classes per experience {st.experience_classes()}; {st.epochs} epoch(s) per experience, "
+            f"batch {st.batch_size}, SGD lr {st.lr} momentum {st.momentum}, mlp "
+            f"{st.num_layers}x{st.hidden_dim}; replay buffer {st.buffer_size}, replay batch "
+            f"{st.replay_batch_size}; Avalanche buffer: {args.avalanche_buffer}"
+        )
 
-    results: list[Measurement] = []
-    print(f"\n{'seed':>4}  {'framework':<10}{'method':<9}{'wall s':>8}{'train s':>9}{'final acc':>11}")
-    for i, seed in enumerate(args.seeds):
-        jobs: list[tuple[str, str]] = []
-        for ours, theirs in PAIRS:
-            jobs += [("clbench", ours), ("avalanche", theirs)]
-        if i % 2:  # alternate the order, so neither side always runs first
-            jobs.reverse()
-        for framework, method in jobs:
-            if framework == "clbench":
-                cfg = clbench_config(method, seed, args.epochs, args.buffer_size, results_dir)
-                m, record = run_clbench(cfg, method)
-                check = (record["experience_classes"], record["test_sizes"])
-            else:
-                m, info = run_avalanche(method, seed, st, args.avalanche_buffer)
-                check = (info["classes"], info["test_sizes"])
-                if abs(info["stream_accuracy"] - m.final_accuracy) > 1e-6:
+        if not args.no_warmup:
+            t0 = perf_counter()
+            for ours, theirs in PAIRS:
+                run_clbench(cfg(ours, 0, epochs=1))
+                run_avalanche(theirs, 0, replace(st, epochs=1), args.avalanche_buffer)
+            print(f"warm-up: each method once with 1 epoch, untimed ({perf_counter() - t0:.1f} s)")
+
+        print(
+            f"\n{'seed':>4}  {'framework':<10}{'method':<9}"
+            f"{'wall s':>8}{'cpu s':>8}{'train s':>9}{'final acc':>11}"
+        )
+        results: list[Measurement] = []
+        for i, seed in enumerate(args.seeds):
+            jobs: list[tuple[str, str]] = []
+            for ours, theirs in PAIRS:
+                jobs += [("clbench", ours), ("avalanche", theirs)]
+            if i % 2:  # alternate the order, so that neither side always runs first
+                jobs.reverse()
+            for framework, method in jobs:
+                if framework == "clbench":
+                    m = run_clbench(cfg(method, seed))
+                else:
+                    m = run_avalanche(method, seed, st, args.avalanche_buffer)
+                if m.experience_classes != st.experience_classes() or m.test_size != N_TEST:
                     print(
-                        f"  note: Avalanche's stream accuracy {info['stream_accuracy']:.4f} "
-                        f"differs from the one computed here {m.final_accuracy:.4f}"
+                        f"  WARNING: {framework} saw another stream: classes "
+                        f"{m.experience_classes}, {m.test_size} test samples"
                     )
-            expected = (
-                [
-                    sorted(st.class_order[sum(st.classes_per_exp[:k]) :][:n])
-                    for k, n in enumerate(st.classes_per_exp)
-                ],
-                [200] * len(st.classes_per_exp),
-            )
-            if check[0] != expected[0] or sum(check[1]) != 1000:
-                print(f"  WARNING: {framework} stream differs: classes {check[0]}, test {check[1]}")
-            results.append(m)
-            print(
-                f"{seed:>4}  {framework:<10}{method:<9}{m.wall_s:>8.1f}{m.train_s:>9.1f}"
-                f"{m.final_accuracy:>11.4f}"
-            )
+                results.append(m)
+                print(
+                    f"{seed:>4}  {framework:<10}{method:<9}{m.wall_s:>8.1f}{m.cpu_s:>8.1f}"
+                    f"{m.train_s:>9.1f}{m.final_accuracy:>11.4f}"
+                )
 
+    print(f"\n{load()}; torch threads now: {torch.get_num_threads()}")
+    if CAUGHT:
+        print("warnings raised during the runs (not shown inline):")
+        for msg, n in CAUGHT.items():
+            print(f"  {n:>3}x {msg}")
     print()
     print(table(results, len(args.seeds)))
-    tmp.cleanup()
     return 0
 
 

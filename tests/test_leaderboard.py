@@ -112,12 +112,27 @@ def test_corrupt_record_is_named_and_skipped(tmp_path, capsys):
     assert "bad.json" in captured.err and "a" in captured.out
 
 
+def _untracked_records() -> bool:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all", "results/runs"],
+            cwd=REPO, capture_output=True, text=True, timeout=30,
+        )
+    except OSError:
+        return False
+    return out.returncode == 0 and bool(out.stdout.strip())
+
+
 def test_committed_leaderboard_is_reproducible():
     board = REPO / "results" / "LEADERBOARD.md"
     if not board.exists():
         pytest.skip("no committed leaderboard")
     records, problems = load_records(REPO / "results")
     assert problems == []
+    if _untracked_records():
+        pytest.skip("results/ holds records that are not committed (local runs)")
     text = render(records, "md", REPO / "results" / "plots", link_base=REPO / "results")
     assert text == board.read_text()
     for line in text.splitlines():
