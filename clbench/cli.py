@@ -62,9 +62,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("strategies (scenario kinds supported):")
     for e in strategies:
         print(f"  {e.name:<{w}}{e.description}  [{', '.join(e.meta['kinds'])}]")
-    print("\nscenarios (kind):")
+    print("\nscenarios (kind, input shape):")
     for e in scenarios:
-        print(f"  {e.name:<{w}}{e.description}  [{e.meta['kind']}]")
+        shape = "x".join(str(d) for d in e.meta["input_shape"])
+        print(f"  {e.name:<{w}}{e.description}  [{e.meta['kind']}, input {shape}]")
     return 0
 
 

@@ -175,7 +175,13 @@ def run(cfg: DictConfig, echo: Callable[[str], None] | None = None) -> RunResult
             )
             trainer.fit_loop.max_epochs = trainer.current_epoch + cfg.train.epochs
             t0 = perf_counter()
-            trainer.fit(model, train_dataloaders=loader)
+            try:
+                trainer.fit(model, train_dataloaders=loader)
+            except SystemExit:
+                # Lightning turns Ctrl-C inside fit into sys.exit(1); keep it an interrupt
+                if trainer.interrupted:
+                    raise KeyboardInterrupt from None
+                raise
             fit_time += perf_counter() - t0
             n_trained += len(data) * cfg.train.epochs
             model.after_experience(exp)

