@@ -7,7 +7,7 @@ experiences are sample-weighted, so they equal the accuracy on the union of thei
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -78,3 +78,14 @@ def summarize(
         "forgetting": forgetting(acc),
         "bwt": backward_transfer(acc),
     }
+
+
+# Extra metrics for a scenario kind, merged into the record's `metrics` (e.g. FSCIL's
+# base/novel accuracy). Each takes (accuracy matrix, test sizes) and returns a dict.
+KIND_METRICS: dict[str, Callable[[Sequence[Sequence[float]], Sequence[float]], dict]] = {}
+
+
+def kind_metrics(kind: str, acc: Sequence[Sequence[float]], sizes: Sequence[float]) -> dict:
+    """The extra metrics registered for `kind` (empty when none are)."""
+    fn = KIND_METRICS.get(kind)
+    return fn(acc, sizes) if fn else {}

@@ -232,7 +232,7 @@ def run(cfg: DictConfig, echo: Callable[[str], None] | None = None) -> RunResult
             "test_sizes": sizes,
             "accuracy_matrix": rows,
             "seen_accuracy": M.seen_accuracy(rows, sizes),
-            "metrics": M.summarize(rows, sizes),
+            "metrics": {**M.summarize(rows, sizes), **M.kind_metrics(kind, rows, sizes)},
             "costs": costs,
         }
         path = records.write_record(record, results_dir) if trainer.is_global_zero else None
