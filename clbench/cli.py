@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from clbench.errors import ClbenchError
+from clbench.errors import ClbenchError, RunInterrupted
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,15 +39,18 @@ def format_summary(record: dict[str, Any], path: Path | None) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from clbench.config import compose, to_yaml
+    from clbench.config import compose, resume_config, to_yaml
 
-    cfg = compose(args.strategy, args.scenario, args.config, args.overrides)
+    if args.resume:
+        cfg = resume_config(args.resume, args.strategy, args.scenario, args.config, args.overrides)
+    else:
+        cfg = compose(args.strategy, args.scenario, args.config, args.overrides)
     if args.print_config:
         print(to_yaml(cfg), end="")
         return 0
     from clbench.runner import run
 
-    result = run(cfg, echo=print)
+    result = run(cfg, echo=print, resume=Path(args.resume) if args.resume else None)
     if result.path is not None:
         print(format_summary(result.record, result.path))
     return 0
@@ -108,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--config", help="YAML file of settings")
     r.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     r.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a stopped run from its folder (results/work/...)",
+    )
+    r.add_argument(
         "overrides", nargs="*", metavar="key=value", help="settings, e.g. seed=1 train.epochs=2"
     )
     r.set_defaults(func=cmd_run)
@@ -133,6 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     except ClbenchError as e:
         print(f"clbench: error: {e}", file=sys.stderr)
         return 2
+    except RunInterrupted as e:
+        state = Path(str(e.run_dir)) / "state.pt"
+        hint = (
+            f"; resume with: clbench run --resume {e.run_dir}"
+            if state.exists()
+            else "; no experience had finished"
+        )
+        print(f"clbench: interrupted{hint}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("clbench: interrupted", file=sys.stderr)
         return 130

@@ -188,6 +188,41 @@ def compose(
     return cfg
 
 
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): d}
+
+
+def resume_config(
+    run_dir: str | Path,
+    strategy: str | None = None,
+    scenario: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> DictConfig:
+    """The saved config of a run folder; settings given again must not change it."""
+    saved_path = Path(run_dir) / "config.yaml"
+    if not saved_path.is_file():
+        raise ClbenchError(
+            f"{run_dir} is not a clbench run folder (no {saved_path.name}); nothing to resume"
+        )
+    saved = compose(None, None, saved_path, [])
+    cfg = compose(strategy, scenario, config_file or saved_path, overrides)
+    old, new = _flat(to_dict(saved)), _flat(to_dict(cfg))
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if changed:
+        k = changed[0]
+        raise ClbenchError(
+            f"cannot resume {run_dir} with a different config: {k} was {old.get(k)!r}, now {new.get(k)!r}"
+            + (f" (and {len(changed) - 1} more)" if len(changed) > 1 else "")
+        )
+    return saved
+
+
 def to_dict(cfg: DictConfig | ListConfig) -> Any:
     """A plain, JSON-ready copy of a resolved config."""
     return OmegaConf.to_container(cfg, resolve=True)

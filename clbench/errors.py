@@ -14,6 +14,14 @@ class DataNotFoundError(ClbenchError):
     """A dataset is missing from the data root."""
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the run folder holds the state of the last finished experience."""
+
+    def __init__(self, run_dir: object) -> None:
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
+
+
 def closest(name: str, valid: Iterable[str], n: int = 3) -> list[str]:
     """The closest valid spellings of `name` (may be empty)."""
     return difflib.get_close_matches(name, list(valid), n=n, cutoff=0.5)

@@ -27,10 +27,10 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from clbench import checkpoint, records
 from clbench import metrics as M
-from clbench import records
 from clbench.config import to_dict
-from clbench.errors import ClbenchError
+from clbench.errors import ClbenchError, RunInterrupted
 from scenarios import SCENARIOS
 from scenarios.base import Experience
 from strategies import STRATEGIES
@@ -57,6 +57,20 @@ def check_compatible(strategy: str, scenario: str) -> str:
     return kind
 
 
+class ExperienceSampler(DistributedSampler):
+    """Shuffles by (seed, epoch within the experience), whatever Lightning's global epoch
+    count is, so a resumed run draws the same batches as an uninterrupted one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._first_epoch: int | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        if self._first_epoch is None:
+            self._first_epoch = epoch
+        super().set_epoch(epoch - self._first_epoch)
+
+
 def train_loader(data: Dataset, batch_size: int, world: int, rank: int, seed: int) -> DataLoader:
     """A shuffled loader whose global batches do not depend on the number of processes.
 
@@ -67,7 +81,7 @@ def train_loader(data: Dataset, batch_size: int, world: int, rank: int, seed: in
         raise ClbenchError(
             f"train.batch_size={batch_size} must be divisible by the {world} processes"
         )
-    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    sampler = ExperienceSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed)
     return DataLoader(data, batch_size=batch_size // world, sampler=sampler)
 
 
@@ -140,30 +154,87 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
 
 
-def run(cfg: DictConfig, echo: Callable[[str], None] | None = None) -> RunResult:
-    """Run `cfg.strategy` over `cfg.scenario`; write the record on rank 0."""
+def run_dir_for(cfg: DictConfig, run_id: str) -> Path:
+    """The working folder of a run: TensorBoard logs, saved config, per-experience state."""
+    return Path(cfg.results.dir) / "work" / cfg.scenario.name / cfg.strategy.name / run_id
+
+
+def run(
+    cfg: DictConfig, echo: Callable[[str], None] | None = None, resume: Path | None = None
+) -> RunResult:
+    """Run `cfg.strategy` over `cfg.scenario`; write the record on rank 0.
+
+    After every experience the state (model and strategy state, RNG states, accuracy rows)
+    is saved in the run folder; `resume` (a run folder) continues after its last finished
+    experience and gives the same record as an uninterrupted run on CPU.
+    """
     t_start = perf_counter()
     _quiet_lightning()
     kind = check_compatible(cfg.strategy.name, cfg.scenario.name)
     results_dir = Path(cfg.results.dir)
     records.check_writable(results_dir)
 
+    if resume is not None:
+        done = records.record_path(results_dir, cfg.scenario.name, cfg.strategy.name, resume.name)
+        if done.exists():
+            raise ClbenchError(f"run {resume.name} is already complete: its record is {done}")
     inherited = os.environ.get(RUN_ID_ENV)
-    run_id = inherited or records.new_run_id(cfg.seed)
+    run_id = resume.name if resume is not None else (inherited or records.new_run_id(cfg.seed))
     os.environ[RUN_ID_ENV] = run_id
     try:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         scenario = SCENARIOS.load(cfg.scenario.name).build(cfg.scenario, cfg.data)
         experiences = scenario.experiences()
         model: Strategy = STRATEGIES.load(cfg.strategy.name)(cfg, scenario)
-        run_dir = results_dir / "work" / cfg.scenario.name / cfg.strategy.name / run_id
+        run_dir = resume if resume is not None else run_dir_for(cfg, run_id)
+        return _run(cfg, kind, run_id, run_dir, scenario, experiences, model, echo, resume, t_start)
+    finally:
+        if inherited is None:
+            os.environ.pop(RUN_ID_ENV, None)
+
+
+def _run(
+    cfg: DictConfig,
+    kind: str,
+    run_id: str,
+    run_dir: Path,
+    scenario: Any,
+    experiences: list[Experience],
+    model: Strategy,
+    echo: Callable[[str], None] | None,
+    resume: Path | None,
+    t_start: float,
+) -> RunResult:
+    results_dir = Path(cfg.results.dir)
+    try:
         trainer = _make_trainer(cfg, run_dir)
         say = echo if (echo and trainer.is_global_zero) else (lambda _: None)
+        if trainer.is_global_zero and resume is None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(cfg, run_dir / checkpoint.CONFIG_FILE, resolve=True)
 
-        rows: list[list[float]] = []
-        sizes: list[int] = []
-        fit_time, n_trained = 0.0, 0
-        for exp in experiences:
+        progress = {
+            "rows": [],
+            "sizes": [],
+            "fit_time": 0.0,
+            "n_trained": 0,
+            "elapsed": 0.0,
+            "resumes": 0,
+        }
+        saved = checkpoint.load(run_dir) if resume is not None else None
+        if saved is not None and saved["run_id"] != run_id:
+            raise ClbenchError(
+                f"checkpoint in {run_dir} belongs to run {saved['run_id']}, not {run_id}"
+            )
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            model.restore(experiences[: len(saved["rows"])])
+            checkpoint.set_rng_state(saved["rng"])
+            progress = {k: saved[k] for k in progress}
+            progress["resumes"] += 1
+            say(f"resuming {run_id} after experience {len(progress['rows'])}/{len(experiences)}")
+
+        for exp in experiences[len(progress["rows"]) :]:
             model.before_experience(exp)
             data = model.train_dataset(exp)
             loader = train_loader(
@@ -182,14 +253,25 @@ def run(cfg: DictConfig, echo: Callable[[str], None] | None = None) -> RunResult
                 if trainer.interrupted:
                     raise KeyboardInterrupt from None
                 raise
-            fit_time += perf_counter() - t0
-            n_trained += len(data) * cfg.train.epochs
+            progress["fit_time"] += perf_counter() - t0
+            progress["n_trained"] += len(data) * cfg.train.epochs
             model.after_experience(exp)
-            row, sizes = evaluate(
+            row, progress["sizes"] = evaluate(
                 model, experiences, trainer.strategy.root_device, cfg.train.eval_batch_size
             )
-            rows.append(row)
-            seen_now = M.pooled_accuracy(row[: exp.index + 1], sizes[: exp.index + 1])
+            progress["rows"].append(row)
+            if trainer.is_global_zero:
+                checkpoint.save(
+                    run_dir,
+                    {
+                        **progress,
+                        "elapsed": progress["elapsed"] + perf_counter() - t_start,
+                        "run_id": run_id,
+                        "model": model.state_dict(),
+                        "rng": checkpoint.rng_state(),
+                    },
+                )
+            seen_now = M.pooled_accuracy(row[: exp.index + 1], progress["sizes"][: exp.index + 1])
             if trainer.logger is not None:
                 trainer.logger.log_metrics(
                     {
@@ -204,11 +286,11 @@ def run(cfg: DictConfig, echo: Callable[[str], None] | None = None) -> RunResult
         if trainer.logger is not None:
             trainer.logger.finalize("success")
 
-        world = trainer.world_size
+        rows, sizes, fit_time = progress["rows"], progress["sizes"], progress["fit_time"]
         costs = {
-            "wall_time_s": perf_counter() - t_start,
+            "wall_time_s": progress["elapsed"] + perf_counter() - t_start,
             "train_time_s": fit_time,
-            "train_samples_per_s": n_trained / fit_time if fit_time > 0 else 0.0,
+            "train_samples_per_s": progress["n_trained"] / fit_time if fit_time > 0 else 0.0,
             "peak_memory_mb": _peak_memory_mb(),
             "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         }
@@ -226,7 +308,8 @@ def run(cfg: DictConfig, echo: Callable[[str], None] | None = None) -> RunResult
             "versions": records.versions(),
             "git_commit": records.git_commit(),
             "command": records.command_line(),
-            "world_size": world,
+            "world_size": trainer.world_size,
+            "resumes": progress["resumes"],
             "class_order": scenario.class_order,
             "experience_classes": [e.classes for e in experiences],
             "test_sizes": sizes,
@@ -237,6 +320,5 @@ def run(cfg: DictConfig, echo: Callable[[str], None] | None = None) -> RunResult
         }
         path = records.write_record(record, results_dir) if trainer.is_global_zero else None
         return RunResult(record, path)
-    finally:
-        if inherited is None:
-            os.environ.pop(RUN_ID_ENV, None)
+    except KeyboardInterrupt:
+        raise RunInterrupted(run_dir) from None

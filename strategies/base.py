@@ -1,7 +1,9 @@
 """The base class of every strategy: a LightningModule with the runner's hooks.
 
 The runner calls, per experience: `before_experience`, Lightning `fit` on
-`train_dataset(exp)`, `after_experience`, then `predict` on every test experience.
+`train_dataset(exp)`, `after_experience`, then `predict` on every test experience. After each
+experience it saves `state_dict()` (so strategy state must be reachable from it: parameters,
+buffers or `get_extra_state`) and, on resume, loads it and calls `restore`.
 """
 
 from __future__ import annotations
@@ -44,6 +46,14 @@ class Strategy(L.LightningModule):
 
     def after_experience(self, exp: Experience) -> None:
         """Called after training on `exp`, before evaluation."""
+
+    def restore(self, finished: list[Experience]) -> None:
+        """Called on resume, after the saved state is loaded, with the finished experiences.
+
+        State that lives in tensors belongs in the state_dict (parameters, buffers, or
+        `get_extra_state`), which the runner saves after every experience; override this
+        only for state that refers to the data itself (e.g. which experiences were seen).
+        """
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:

@@ -22,5 +22,8 @@ class Joint(Strategy):
     def before_experience(self, exp: Experience) -> None:
         self._seen.append(exp.train)
 
+    def restore(self, finished: list[Experience]) -> None:
+        self._seen = [e.train for e in finished]
+
     def train_dataset(self, exp: Experience) -> Dataset:
         return ConcatDataset(self._seen)

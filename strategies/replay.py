@@ -73,6 +73,20 @@ class ReservoirBuffer:
             self.size = max(self.size, slot + 1)
         self.n_seen += len(x)
 
+    def state(self) -> dict[str, Any]:
+        empty = torch.empty(0)
+        return {
+            "n_seen": self.n_seen,
+            "size": self.size,
+            "x": empty if self.x is None else self.x,
+            "y": empty if self.y is None else self.y,
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.n_seen, self.size = int(state["n_seen"]), int(state["size"])
+        self.x = None if state["x"].numel() == 0 else state["x"]
+        self.y = None if state["y"].numel() == 0 else state["y"]
+
     def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.x is not None and self.y is not None
         idx = torch.randint(self.size, (n,), generator=generator)
@@ -97,6 +111,12 @@ class Replay(Strategy):
             raise ClbenchError("strategy.replay_batch_size must be >= 1")
         self.buffer = ReservoirBuffer(self.params.buffer_size)
         self._sampler = torch.Generator()
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"buffer": self.buffer.state()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.buffer.load(state["buffer"])
 
     def before_experience(self, exp: Experience) -> None:
         # Same seed on every process: the replay batches agree across ranks.
