@@ -8,6 +8,7 @@ looks at a strategy's name.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import resource
@@ -115,6 +116,45 @@ def evaluate(
         counts = reduced.cpu()
     model.train(was_training)
     return (counts[0] / counts[1].clamp(min=1)).tolist(), [int(n) for n in counts[1].tolist()]
+
+
+def state_fingerprint(state: Any) -> str:
+    """A hash of a (nested) state_dict: tensors by their bytes, other values by repr."""
+    h = hashlib.sha256()
+
+    def visit(key: str, value: Any) -> None:
+        h.update(key.encode())
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            h.update(str((t.dtype, tuple(t.shape))).encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(value, dict):
+            for k in sorted(value, key=str):
+                visit(f"{key}.{k}", value[k])
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                visit(f"{key}[{i}]", v)
+        else:
+            h.update(repr(value).encode())
+
+    visit("", dict(state))
+    return h.hexdigest()
+
+
+def check_same_state_across_processes(model: Strategy, exp_index: int) -> None:
+    """Under DDP, every process must hold the same strategy state (weights, buffers,
+    prototypes); a strategy that accumulates per-process data without reducing it fails here
+    instead of silently producing numbers that depend on the number of processes."""
+    world, _ = _dist()
+    if world == 1:
+        return
+    prints: list[Any] = [None] * world
+    dist.all_gather_object(prints, state_fingerprint(model.state_dict()))
+    if len(set(prints)) != 1:
+        raise ClbenchError(
+            f"strategy state differs across the {world} processes after experience {exp_index + 1}: "
+            f"'{model.cfg.strategy.name}' is not exact under DDP"
+        )
 
 
 def _make_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
@@ -256,6 +296,7 @@ def _run(
             progress["fit_time"] += perf_counter() - t0
             progress["n_trained"] += len(data) * cfg.train.epochs
             model.after_experience(exp)
+            check_same_state_across_processes(model, exp.index)
             row, progress["sizes"] = evaluate(
                 model, experiences, trainer.strategy.root_device, cfg.train.eval_batch_size
             )
@@ -309,6 +350,8 @@ def _run(
             "git_commit": records.git_commit(),
             "command": records.command_line(),
             "world_size": trainer.world_size,
+            # under DDP the runner compared every process's strategy state after each experience
+            "ddp_state_checked": trainer.world_size > 1,
             "resumes": progress["resumes"],
             "class_order": scenario.class_order,
             "experience_classes": [e.classes for e in experiences],

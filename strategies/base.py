@@ -21,6 +21,13 @@ from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
 from scenarios.base import Experience, Scenario
 
+OPTIMIZERS = {
+    "sgd": lambda params, t: torch.optim.SGD(
+        params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay
+    ),
+    "adam": lambda params, t: torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay),
+}
+
 
 class Strategy(L.LightningModule):
     """Backbone + linear head over all classes of the stream, trained with cross-entropy."""
@@ -35,6 +42,11 @@ class Strategy(L.LightningModule):
         self.backbone, self.feature_dim = build_backbone(cfg.backbone, scenario.input_shape)
         self.head = nn.Linear(self.feature_dim, scenario.num_classes)
         self.num_classes = scenario.num_classes
+        if cfg.train.optimizer not in OPTIMIZERS:
+            raise ClbenchError(
+                f"unknown train.optimizer '{cfg.train.optimizer}'; valid: {', '.join(OPTIMIZERS)}"
+            )
+        self._nonfinite = torch.zeros((), dtype=torch.bool)
 
     # -- runner hooks -------------------------------------------------------------------
     def before_experience(self, exp: Experience) -> None:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 ARGS = [
     "--strategy",
@@ -41,6 +42,8 @@ def test_two_process_ddp_writes_one_record_matching_one_process(tmp_path):
     assert len(ddp) == 1, ddp
     rec = json.loads(ddp[0].read_text())
     assert rec["world_size"] == 2
+    # weights and replay buffers were compared across the two processes after every experience
+    assert rec["ddp_state_checked"] is True
     assert sum(rec["test_sizes"]) == 360  # every test sample scored exactly once
 
     single = _run(tmp_path / "one")
@@ -48,3 +51,75 @@ def test_two_process_ddp_writes_one_record_matching_one_process(tmp_path):
     # Same global batches and replay draws: only float summation order differs.
     for a, b in zip(rec["accuracy_matrix"], ref["accuracy_matrix"], strict=True):
         assert a == pytest.approx(b, abs=0.02)
+
+
+def _check_in_group(rank, world, port, perturb, out):
+    import torch.distributed as dist
+
+    from clbench.errors import ClbenchError
+    from clbench.runner import check_same_state_across_processes
+
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    try:
+        model = _tiny_strategy()
+        if perturb and rank == 1:
+            with torch.no_grad():
+                model.head.weight[0, 0] += 1e-6
+        try:
+            check_same_state_across_processes(model, 0)
+            out.put((rank, "same"))
+        except ClbenchError as e:
+            out.put((rank, str(e)))
+    finally:
+        dist.destroy_process_group()
+
+
+def _tiny_strategy():
+    from conftest import quick_cfg
+
+    from strategies.finetune import Finetune
+
+    torch.manual_seed(0)
+    cfg = quick_cfg("finetune", "split-digits", "/tmp/unused")
+    scenario = type("S", (), {"input_shape": (1, 8, 8), "num_classes": 10})()
+    return Finetune(cfg, scenario)
+
+
+@pytest.mark.parametrize("perturb", [False, True])
+def test_state_check_catches_processes_that_disagree(perturb):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_check_in_group, args=(r, 2, port, perturb, out)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = dict(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    if perturb:
+        assert all("differs across the 2 processes" in v for v in results.values()), results
+    else:
+        assert results == {0: "same", 1: "same"}
+
+
+def test_fingerprint_sees_tensors_and_extra_state():
+    from clbench.runner import state_fingerprint
+
+    a = {"w": torch.zeros(3), "_extra_state": {"buffer": {"x": torch.ones(2), "n_seen": 5}}}
+    b = {"w": torch.zeros(3), "_extra_state": {"buffer": {"x": torch.ones(2), "n_seen": 5}}}
+    assert state_fingerprint(a) == state_fingerprint(b)
+    b["_extra_state"]["buffer"]["n_seen"] = 6
+    assert state_fingerprint(a) != state_fingerprint(b)
+    b = {
+        "w": torch.zeros(3),
+        "_extra_state": {"buffer": {"x": torch.tensor([1.0, 1.0 + 1e-7]), "n_seen": 5}},
+    }
+    assert state_fingerprint(a) != state_fingerprint(b)

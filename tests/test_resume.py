@@ -12,16 +12,33 @@ import pytest
 from clbench.checkpoint import load
 from clbench.cli import main
 
-ARGS = ["--strategy", "replay", "--scenario", "split-digits", "seed=4", "train.epochs=4",
-        "trainer.accelerator=cpu", "trainer.progress_bar=false"]
-ENV = {**{k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "WORLD_SIZE", "CLBENCH_RUN_ID")},
-       "PYTHONUNBUFFERED": "1"}
+ARGS = [
+    "--strategy",
+    "replay",
+    "--scenario",
+    "split-digits",
+    "seed=4",
+    "train.epochs=4",
+    "trainer.accelerator=cpu",
+    "trainer.progress_bar=false",
+]
+ENV = {
+    **{
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("LOCAL_RANK", "WORLD_SIZE", "CLBENCH_RUN_ID")
+    },
+    "PYTHONUNBUFFERED": "1",
+}
 
 
 def _start(results):
     return subprocess.Popen(
         [sys.executable, "-m", "clbench", "run", *ARGS, f"results.dir={results}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
     )
 
 
@@ -59,8 +76,13 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     assert resumed["run_id"] == run_dir.name and resumed["resumes"] == 1
 
     whole = tmp_path / "whole"
-    proc = subprocess.run([sys.executable, "-m", "clbench", "run", *ARGS, f"results.dir={whole}"],
-                          capture_output=True, text=True, env=ENV, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "clbench", "run", *ARGS, f"results.dir={whole}"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (ref_path,) = _records(whole)
     ref = json.loads(ref_path.read_text())
