@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="clbench", description="Continual-learning benchmarks on Lightning and Avalanche."
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{run,list,leaderboard}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="command")
 
     r = sub.add_parser("run", help="run one strategy over one scenario and write a record")
     r.add_argument("--strategy", help="strategy name (see `clbench list`); default: replay")

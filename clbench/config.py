@@ -89,6 +89,26 @@ class RunConfig:
     results: ResultsConfig = field(default_factory=ResultsConfig)
 
 
+# Range checks of the package's own settings: (key, test, what it must be).
+CHECKS: list[tuple[str, Any, str]] = [
+    ("train.epochs", lambda v: v >= 0, ">= 0"),
+    ("train.batch_size", lambda v: v >= 1, ">= 1"),
+    ("train.eval_batch_size", lambda v: v >= 1, ">= 1"),
+    ("train.lr", lambda v: v >= 0, ">= 0"),
+    ("train.weight_decay", lambda v: v >= 0, ">= 0"),
+    ("backbone.hidden_dim", lambda v: v >= 1, ">= 1"),
+    ("backbone.num_layers", lambda v: v >= 0, ">= 0"),
+    ("trainer.num_nodes", lambda v: v >= 1, ">= 1"),
+]
+
+
+def _check_values(cfg: DictConfig) -> None:
+    for key, ok, must in CHECKS:
+        value = OmegaConf.select(cfg, key)
+        if not ok(value):
+            raise ClbenchError(f"{key} must be {must}, got {value}")
+
+
 def _load_user_config(config_file: str | Path | None, overrides: list[str]) -> DictConfig:
     layers: list[Any] = []
     if config_file is not None:
@@ -185,6 +205,7 @@ def compose(
         where = f" for '{key}'" if key else ""
         raise ClbenchError(f"bad value{where}: {_first_line(e)}") from None
     assert isinstance(cfg, DictConfig)
+    _check_values(cfg)
     return cfg
 
 

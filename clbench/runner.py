@@ -177,7 +177,7 @@ def _make_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
             log_every_n_steps=t.log_every_n_steps,
             default_root_dir=str(run_dir),
         )
-    except (MisconfigurationException, ValueError, RuntimeError) as e:
+    except (MisconfigurationException, ValueError, RuntimeError, ImportError) as e:
         raise ClbenchError(f"bad trainer settings: {str(e).strip().splitlines()[0]}") from None
 
 

@@ -82,16 +82,18 @@ class Strategy(L.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch[0], batch[1]
         loss = self.loss(x, y)
+        # Flag a non-finite loss without a host-device sync per step; checked once per epoch.
+        self._nonfinite = self._nonfinite.to(loss.device) | ~torch.isfinite(loss.detach())
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        t = self.cfg.train
-        params = [p for p in self.parameters() if p.requires_grad]
-        if t.optimizer == "sgd":
-            return torch.optim.SGD(
-                params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay
+    def on_train_epoch_end(self) -> None:
+        if bool(self._nonfinite):
+            raise ClbenchError(
+                f"training loss became NaN or infinite (epoch {self.current_epoch}); "
+                "lower train.lr or check the data"
             )
-        if t.optimizer == "adam":
-            return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
-        raise ClbenchError(f"unknown train.optimizer '{t.optimizer}'; valid: adam, sgd")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = [p for p in self.parameters() if p.requires_grad]
+        return OPTIMIZERS[self.cfg.train.optimizer](params, self.cfg.train)

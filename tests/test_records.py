@@ -61,3 +61,38 @@ def test_unwritable_results_folder(tmp_path):
     blocker.write_text("x")
     with pytest.raises(ClbenchError, match="not writable"):
         records.check_writable(blocker / "results")
+
+
+def test_two_runs_writing_to_one_folder_at_once_both_land(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("LOCAL_RANK", "WORLD_SIZE", "CLBENCH_RUN_ID")
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "clbench",
+        "run",
+        "--scenario",
+        "split-digits",
+        "seed=1",
+        "train.epochs=1",
+        "trainer.accelerator=cpu",
+        "trainer.progress_bar=false",
+        f"results.dir={tmp_path}",
+    ]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        for _ in range(2)
+    ]
+    for p in procs:
+        assert p.wait(timeout=300) == 0, p.stderr.read()[-2000:]
+    loaded, problems = records.load_records(tmp_path)
+    assert len(loaded) == 2 and problems == []
+    assert loaded[0]["run_id"] != loaded[1]["run_id"]
+    assert loaded[0]["accuracy_matrix"] == loaded[1]["accuracy_matrix"]  # same seed, same numbers
