@@ -99,6 +99,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from clbench.sweep import sweep
+
+    return sweep(args.file, args.executor, args.workers, args.dry_run, args.overrides)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="clbench", description="Continual-learning benchmarks on Lightning and Avalanche."
@@ -131,6 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--out", metavar="FILE", help="write the table to FILE instead of printing it")
     lb.add_argument("--plots", metavar="DIR", help="also draw PNG plots into DIR")
     lb.set_defaults(func=cmd_leaderboard)
+    sw = sub.add_parser("sweep", help="run a grid of runs from a YAML file, skipping finished ones")
+    sw.add_argument("file", help="sweep file (see clbench/sweep.py or the README)")
+    sw.add_argument(
+        "--executor",
+        default="sequential",
+        choices=["sequential", "pool", "local", "slurm"],
+        help="sequential (default), pool (local processes), local or slurm (submitit)",
+    )
+    sw.add_argument(
+        "--workers", type=int, default=2, help="parallel runs (pool) or SLURM array parallelism"
+    )
+    sw.add_argument("--dry-run", action="store_true", help="list the runs to do and stop")
+    sw.add_argument("overrides", nargs="*", metavar="key=value", help="settings added to every run")
+    sw.set_defaults(func=cmd_sweep)
     return p
 
 
