@@ -34,3 +34,18 @@ SCENARIOS.add(
     kind="class-il",
     input_shape=(1, 28, 28),
 )
+SCENARIOS.add(
+    "split-cifar10",
+    "scenarios.cifar:SPLIT_CIFAR10",
+    "CIFAR-10 from data.root; 5 experiences of 2 classes",
+    kind="class-il",
+    input_shape=(3, 32, 32),
+)
+SCENARIOS.add(
+    "split-cifar100",
+    "scenarios.cifar:SPLIT_CIFAR100",
+    "CIFAR-100 from data.root; 10 (or scenario.n_experiences) experiences, "
+    "optional scenario.first_classes=50 first experience",
+    kind="class-il",
+    input_shape=(3, 32, 32),
+)
