@@ -49,3 +49,24 @@ SCENARIOS.add(
     kind="class-il",
     input_shape=(3, 32, 32),
 )
+SCENARIOS.add(
+    "cifar100-fscil",
+    "scenarios.fscil:CIFAR100_FSCIL",
+    "CIFAR-100 FSCIL: 60 base classes, then 8 sessions of 5-way 5-shot (CEC lists)",
+    kind="fscil",
+    input_shape=(3, 32, 32),
+)
+SCENARIOS.add(
+    "cub200-fscil",
+    "scenarios.fscil:CUB200_FSCIL",
+    "CUB-200-2011 FSCIL: 100 base classes, then 10 sessions of 10-way 5-shot (CEC lists)",
+    kind="fscil",
+    input_shape=(3, 224, 224),
+)
+SCENARIOS.add(
+    "miniimagenet-fscil",
+    "scenarios.fscil:MINIIMAGENET_FSCIL",
+    "miniImageNet FSCIL: 60 base classes, then 8 sessions of 5-way 5-shot (CEC lists)",
+    kind="fscil",
+    input_shape=(3, 84, 84),
+)

@@ -79,3 +79,69 @@ def write_cifar100(root: Path, per_class_train: int = 2, per_class_test: int = 1
         },
     )
     return folder
+
+
+def _jpeg(path: Path, rng: np.random.Generator, size: tuple[int, int] = (10, 8)) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+
+
+def write_cub(root: Path, n_classes: int = 12, train: int = 2, test: int = 1, seed: int = 0):
+    """CUB_200_2011 with images.txt, image_class_labels.txt, train_test_split.txt, classes.txt
+    and tiny JPEGs under images/<class folder>/. Returns {class id - 1: [train list entries]}."""
+    rng = np.random.default_rng(seed)
+    folder = root / "CUB_200_2011"
+    images, labels, split, classes, entries = [], [], [], [], {}
+    k = 0
+    for c in range(1, n_classes + 1):
+        cname = f"{c:03d}.Bird_{c}"
+        classes.append(f"{c} {cname}")
+        for j in range(train + test):
+            k += 1
+            rel = f"{cname}/Bird_{c}_{j:04d}_{k}.jpg"
+            _jpeg(folder / "images" / rel, rng)
+            images.append(f"{k} {rel}")
+            labels.append(f"{k} {c}")
+            split.append(f"{k} {int(j < train)}")
+            if j < train:
+                entries.setdefault(c - 1, []).append(f"CUB_200_2011/images/{rel}")
+    for name, rows in (
+        ("images", images),
+        ("image_class_labels", labels),
+        ("train_test_split", split),
+        ("classes", classes),
+    ):
+        (folder / f"{name}.txt").write_text("\n".join(rows) + "\n")
+    return entries
+
+
+def write_mini(root: Path, n_classes: int = 6, train: int = 2, test: int = 1, seed: int = 0):
+    """miniimagenet/images/<file>.jpg (84x84) and split/{train,test}.csv as in CEC.
+    Returns {class id: [train list entries MINI-ImageNet/train/<wnid>/<file>]}."""
+    rng = np.random.default_rng(seed)
+    folder = root / "miniimagenet"
+    rows = {"train": ["filename,label"], "test": ["filename,label"]}
+    entries = {}
+    for c in range(n_classes):
+        wnid = f"n{1000 + c:08d}"
+        for j in range(train + test):
+            split = "train" if j < train else "test"
+            fname = f"{wnid}{j:08d}.jpg"
+            _jpeg(folder / "images" / fname, rng, (84, 84))
+            rows[split].append(f"{fname},{wnid}")
+            if split == "train":
+                entries.setdefault(c, []).append(f"MINI-ImageNet/train/{wnid}/{fname}")
+    (folder / "split").mkdir(parents=True, exist_ok=True)
+    for split, lines in rows.items():
+        (folder / "split" / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    return entries
+
+
+def write_session_lists(folder: Path, sessions: list[list[str]]) -> Path:
+    """session_1.txt .. session_<n>.txt, one entry a line."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for s, lines in enumerate(sessions, start=1):
+        (folder / f"session_{s}.txt").write_text("\n".join(str(x) for x in lines) + "\n")
+    return folder
