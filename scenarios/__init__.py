@@ -70,3 +70,24 @@ SCENARIOS.add(
     kind="fscil",
     input_shape=(3, 84, 84),
 )
+SCENARIOS.add(
+    "cifar10c",
+    "scenarios.ctta:CIFAR10C",
+    "CIFAR-10-C CTTA: 15 corruptions in the standard order, severity 5, 10,000 images each",
+    kind="ctta",
+    input_shape=(3, 32, 32),
+)
+SCENARIOS.add(
+    "cifar100c",
+    "scenarios.ctta:CIFAR100C",
+    "CIFAR-100-C CTTA: 15 corruptions in the standard order, severity 5, 10,000 images each",
+    kind="ctta",
+    input_shape=(3, 32, 32),
+)
+SCENARIOS.add(
+    "mnist-5k-c",
+    "scenarios.ctta:MNIST_5K_C",
+    "offline CTTA: the 1,000 split-mnist-5k test digits under 7 computed corruptions",
+    kind="ctta",
+    input_shape=(1, 28, 28),
+)

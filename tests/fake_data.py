@@ -145,3 +145,28 @@ def write_session_lists(folder: Path, sessions: list[list[str]]) -> Path:
     for s, lines in enumerate(sessions, start=1):
         (folder / f"session_{s}.txt").write_text("\n".join(str(x) for x in lines) + "\n")
     return folder
+
+
+def write_cifar_c(
+    root: Path,
+    folder: str = "CIFAR-10-C",
+    per_severity: int = 4,
+    num_classes: int = 10,
+    corruptions=None,
+    seed: int = 0,
+) -> Path:
+    """<folder>/<corruption>.npy (5*per_severity, 32, 32, 3) uint8 and labels.npy; image k of
+    severity s has every pixel of its first row equal to s (to check the slicing)."""
+    from clbench.datasets import CIFAR_C_CORRUPTIONS
+
+    rng = np.random.default_rng(seed)
+    out = root / folder
+    out.mkdir(parents=True, exist_ok=True)
+    n = 5 * per_severity
+    for c in corruptions or CIFAR_C_CORRUPTIONS:
+        x = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        for s in range(5):
+            x[s * per_severity : (s + 1) * per_severity, 0] = s + 1
+        np.save(out / f"{c}.npy", x)
+    np.save(out / "labels.npy", (np.arange(n) % num_classes).astype(np.int64))
+    return out
