@@ -91,3 +91,10 @@ SCENARIOS.add(
     kind="ctta",
     input_shape=(1, 28, 28),
 )
+SCENARIOS.add(
+    "split-tinyimagenet",
+    "scenarios.tinyimagenet:SPLIT_TINYIMAGENET",
+    "Tiny ImageNet (200 classes, 64x64) from data.root; 10 experiences of 20 classes",
+    kind="class-il",
+    input_shape=(3, 64, 64),
+)

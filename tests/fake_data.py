@@ -170,3 +170,27 @@ def write_cifar_c(
         np.save(out / f"{c}.npy", x)
     np.save(out / "labels.npy", (np.arange(n) % num_classes).astype(np.int64))
     return out
+
+
+def write_tinyimagenet(root: Path, n_classes: int = 4, train: int = 2, val: int = 1, seed: int = 0):
+    """tiny-imagenet-200/{wnids.txt, words.txt, train/<wnid>/images/<wnid>_<i>.JPEG,
+    train/<wnid>/<wnid>_boxes.txt, val/val_annotations.txt, val/images/val_<i>.JPEG}."""
+    rng = np.random.default_rng(seed)
+    folder = root / "tiny-imagenet-200"
+    wnids = [f"n{2000 + c:08d}" for c in range(n_classes)]
+    (folder / "val" / "images").mkdir(parents=True)
+    (folder / "wnids.txt").write_text("\n".join(wnids) + "\n")
+    (folder / "words.txt").write_text("".join(f"{w}\tthing {w}\n" for w in wnids))
+    ann, k = [], 0
+    for w in wnids:
+        for i in range(train):
+            _jpeg(folder / "train" / w / "images" / f"{w}_{i}.JPEG", rng, (64, 64))
+        (folder / "train" / w / f"{w}_boxes.txt").write_text(
+            "".join(f"{w}_{i}.JPEG\t0\t0\t63\t63\n" for i in range(train))
+        )
+        for _ in range(val):
+            _jpeg(folder / "val" / "images" / f"val_{k}.JPEG", rng, (64, 64))
+            ann.append(f"val_{k}.JPEG\t{w}\t0\t0\t63\t63")
+            k += 1
+    (folder / "val" / "val_annotations.txt").write_text("\n".join(ann) + "\n")
+    return folder

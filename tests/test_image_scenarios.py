@@ -115,3 +115,27 @@ def test_split_cifar10_end_to_end(tmp_path, results_dir):
     rec = run(cfg).record
     assert len(rec["accuracy_matrix"]) == 5 and rec["test_sizes"] == [4] * 5
     assert rec["kind"] == "class-il"
+
+
+def test_split_tinyimagenet_reads_the_folder(tmp_path):
+    from fake_data import write_tinyimagenet
+
+    write_tinyimagenet(tmp_path, n_classes=200, train=1, val=1)
+    sc = _build("split-tinyimagenet", tmp_path)
+    exps = sc.experiences()
+    assert [len(e.classes) for e in exps] == [20] * 10
+    assert [len(e.train) for e in exps] == [20] * 10 and [len(e.test) for e in exps] == [20] * 10
+    _check_shape("split-tinyimagenet", sc, exps)
+    # labels follow wnids.txt: the first wnid's only training image is class 0
+    assert sorted(exps[0].train.tensors[1].tolist()) == list(range(20))
+
+
+def test_tinyimagenet_under_avalanche_folder_and_bad_annotation(tmp_path):
+    from fake_data import write_tinyimagenet
+
+    folder = write_tinyimagenet(tmp_path / "tinyimagenet", n_classes=200, train=1, val=1)
+    assert len(_build("split-tinyimagenet", tmp_path).experiences()) == 10
+    ann = folder / "val" / "val_annotations.txt"
+    ann.write_text(ann.read_text().replace("\tn", "\tx", 1))
+    with pytest.raises(ClbenchError, match="val_annotations.txt, line 1"):
+        _build("split-tinyimagenet", tmp_path)
