@@ -190,11 +190,14 @@ _add(
     DatasetInfo(
         "core50",
         "CORe50 (128x128)",
-        ("core50/core50_128x128", "core50_128x128"),
-        tuple(f"s{i}" for i in range(1, 12)),
-        "core50/core50_128x128/s<1..11>/o<1..50>/C_<ss>_<oo>_<fff>.png (Avalanche's folder; "
-        "core50_128x128/ directly under the data root is accepted too)",
-        "http://bias.csr.unibo.it/maltoni/download/core50/core50_128x128.zip",
+        ("core50/core50_128x128",),
+        ("s1", "../batches_filelists/NI_inc/run0/test_filelist.txt"),
+        "core50/core50_128x128/s<1..11>/o<1..50>/*.png and "
+        "core50/batches_filelists/NI_inc/run<0..9>/{train_batch_00..07_filelist.txt, "
+        "test_filelist.txt} (Avalanche's CORe50Dataset folder)",
+        "http://bias.csr.unibo.it/maltoni/download/core50/core50_128x128.zip and "
+        "https://vlomonaco.github.io/core50/data/batches_filelists.zip (unzip both into "
+        "<data.root>/core50/)",
         ("core50",),
     )
 )

@@ -98,3 +98,11 @@ SCENARIOS.add(
     kind="class-il",
     input_shape=(3, 64, 64),
 )
+SCENARIOS.add(
+    "core50",
+    "scenarios.core50:CORE50",
+    "CORe50 new instances (NI): 8 training sessions of the 50 objects, the standard test "
+    "sessions 3, 7, 10",
+    kind="domain-il",
+    input_shape=(3, 128, 128),
+)

@@ -211,9 +211,17 @@ def random_resized_crop_flip(
     return torch.where(flip.to(x.device).view(n, 1, 1, 1), out.flip(3), out)
 
 
+def flip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random horizontal flip per image."""
+    n = len(x)
+    hit = torch.rand(n, generator=generator, device="cpu") < 0.5
+    return torch.where(hit.to(x.device).view(n, 1, 1, 1), x.flip(3), x)
+
+
 BatchTransform = Callable[[torch.Tensor, "torch.Generator | None"], torch.Tensor]
 BATCH_TRANSFORMS: dict[str, BatchTransform] = {
     "none": _none,
+    "flip": flip,
     "crop-pad4-flip": crop_pad4_flip,
     "random-resized-crop-flip": random_resized_crop_flip,
 }

@@ -194,3 +194,31 @@ def write_tinyimagenet(root: Path, n_classes: int = 4, train: int = 2, val: int 
             k += 1
     (folder / "val" / "val_annotations.txt").write_text("\n".join(ann) + "\n")
     return folder
+
+
+def write_core50(root: Path, objects: int = 3, frames: int = 2, seed: int = 0, run: int = 0):
+    """core50/core50_128x128/s<k>/o<j>/C_<kk>_<jj>_<fff>.png and the NI file lists of one run
+    (train sessions 1,2,4,5,6,8,9,11 in that order; test sessions 3, 7, 10)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    base = root / "core50"
+    lists = base / "batches_filelists" / "NI_inc" / f"run{run}"
+    lists.mkdir(parents=True)
+
+    def rows(session):
+        out = []
+        for o in range(1, objects + 1):
+            for f in range(frames):
+                rel = f"s{session}/o{o}/C_{session:02d}_{o:02d}_{f:03d}.png"
+                p = base / "core50_128x128" / rel
+                p.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(p)
+                out.append(f"{rel} {o - 1}")
+        return out
+
+    for b, s in enumerate((1, 2, 4, 5, 6, 8, 9, 11)):
+        (lists / f"train_batch_{b:02d}_filelist.txt").write_text("\n".join(rows(s)) + "\n")
+    (lists / "test_filelist.txt").write_text("\n".join(rows(3) + rows(7) + rows(10)) + "\n")
+    (base / "core50_128x128" / "s1").mkdir(parents=True, exist_ok=True)
+    return base

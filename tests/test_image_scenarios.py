@@ -139,3 +139,30 @@ def test_tinyimagenet_under_avalanche_folder_and_bad_annotation(tmp_path):
     ann.write_text(ann.read_text().replace("\tn", "\tx", 1))
     with pytest.raises(ClbenchError, match="val_annotations.txt, line 1"):
         _build("split-tinyimagenet", tmp_path)
+
+
+def test_core50_new_instances(tmp_path):
+    from fake_data import write_core50
+
+    write_core50(tmp_path, objects=3, frames=2)
+    sc = _build("core50", tmp_path)
+    exps = sc.experiences()
+    assert len(exps) == 8 and all(e.classes == [0, 1, 2] for e in exps)
+    assert [len(e.train) for e in exps] == [6] * 8
+    assert all(e.test is exps[0].test for e in exps) and len(exps[0].test) == 18
+    _check_shape("core50", sc, exps)
+    assert SCENARIOS.get("core50").meta["kind"] == "domain-il" and sc.info["shared_test_set"]
+    cats = _build("core50", tmp_path, "scenario.object_level=false", "scenario.frame_stride=2")
+    e = cats.experiences()[0]
+    assert e.classes == [0] and len(e.train) == 3
+
+
+def test_core50_missing_image_names_the_list(tmp_path):
+    from fake_data import write_core50
+
+    base = write_core50(tmp_path, objects=1, frames=1)
+    gone = base / "core50_128x128" / "s4" / "o1" / "C_04_01_000.png"
+    gone.unlink()
+    with pytest.raises(DataNotFoundError) as info:
+        _build("core50", tmp_path)
+    assert "train_batch_02_filelist.txt" in str(info.value) and str(gone) in str(info.value)
