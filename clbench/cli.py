@@ -1,4 +1,4 @@
-"""`clbench` command line: run, list, leaderboard.
+"""`clbench` command line: run, list, data, leaderboard.
 
 Heavy modules (torch, Lightning, Avalanche) are imported only by the commands that need them,
 so `clbench --help` and `clbench list` start fast.
@@ -72,6 +72,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from clbench.datasets import default_root, report
+
+    print(report(args.root or default_root()))
+    return 0
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from clbench.leaderboard import render, write_plots
     from clbench.records import load_records
@@ -128,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     li = sub.add_parser("list", help="list strategies and scenarios")
     li.set_defaults(func=cmd_list)
+
+    da = sub.add_parser("data", help="which datasets are present, their layout, where to get them")
+    da.add_argument("--root", help="data root (default: $CLBENCH_DATA or ~/.cache/clbench/data)")
+    da.set_defaults(func=cmd_data)
 
     lb = sub.add_parser("leaderboard", help="tables and plots from the records under DIR")
     lb.add_argument(

@@ -34,3 +34,75 @@ SCENARIOS.add(
     kind="class-il",
     input_shape=(1, 28, 28),
 )
+SCENARIOS.add(
+    "split-cifar10",
+    "scenarios.cifar:SPLIT_CIFAR10",
+    "CIFAR-10 from data.root; 5 experiences of 2 classes",
+    kind="class-il",
+    input_shape=(3, 32, 32),
+)
+SCENARIOS.add(
+    "split-cifar100",
+    "scenarios.cifar:SPLIT_CIFAR100",
+    "CIFAR-100 from data.root; 10 (or scenario.n_experiences) experiences, "
+    "optional scenario.first_classes=50 first experience",
+    kind="class-il",
+    input_shape=(3, 32, 32),
+)
+SCENARIOS.add(
+    "cifar100-fscil",
+    "scenarios.fscil:CIFAR100_FSCIL",
+    "CIFAR-100 FSCIL: 60 base classes, then 8 sessions of 5-way 5-shot (CEC lists)",
+    kind="fscil",
+    input_shape=(3, 32, 32),
+)
+SCENARIOS.add(
+    "cub200-fscil",
+    "scenarios.fscil:CUB200_FSCIL",
+    "CUB-200-2011 FSCIL: 100 base classes, then 10 sessions of 10-way 5-shot (CEC lists)",
+    kind="fscil",
+    input_shape=(3, 224, 224),
+)
+SCENARIOS.add(
+    "miniimagenet-fscil",
+    "scenarios.fscil:MINIIMAGENET_FSCIL",
+    "miniImageNet FSCIL: 60 base classes, then 8 sessions of 5-way 5-shot (CEC lists)",
+    kind="fscil",
+    input_shape=(3, 84, 84),
+)
+SCENARIOS.add(
+    "cifar10c",
+    "scenarios.ctta:CIFAR10C",
+    "CIFAR-10-C CTTA: 15 corruptions in the standard order, severity 5, 10,000 images each",
+    kind="ctta",
+    input_shape=(3, 32, 32),
+)
+SCENARIOS.add(
+    "cifar100c",
+    "scenarios.ctta:CIFAR100C",
+    "CIFAR-100-C CTTA: 15 corruptions in the standard order, severity 5, 10,000 images each",
+    kind="ctta",
+    input_shape=(3, 32, 32),
+)
+SCENARIOS.add(
+    "mnist-5k-c",
+    "scenarios.ctta:MNIST_5K_C",
+    "offline CTTA: the 1,000 split-mnist-5k test digits under 7 computed corruptions",
+    kind="ctta",
+    input_shape=(1, 28, 28),
+)
+SCENARIOS.add(
+    "split-tinyimagenet",
+    "scenarios.tinyimagenet:SPLIT_TINYIMAGENET",
+    "Tiny ImageNet (200 classes, 64x64) from data.root; 10 experiences of 20 classes",
+    kind="class-il",
+    input_shape=(3, 64, 64),
+)
+SCENARIOS.add(
+    "core50",
+    "scenarios.core50:CORE50",
+    "CORe50 new instances (NI): 8 training sessions of the 50 objects, the standard test "
+    "sessions 3, 7, 10",
+    kind="domain-il",
+    input_shape=(3, 128, 128),
+)
