@@ -20,6 +20,7 @@ from clbench.backbones import build_backbone
 from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
 from scenarios.base import Experience, Scenario
+from scenarios.imagedata import batch_transform
 
 OPTIMIZERS = {
     "sgd": lambda params, t: torch.optim.SGD(
@@ -47,6 +48,8 @@ class Strategy(L.LightningModule):
                 f"unknown train.optimizer '{cfg.train.optimizer}'; valid: {', '.join(OPTIMIZERS)}"
             )
         self._nonfinite = torch.zeros((), dtype=torch.bool)
+        # The scenario's training augmentation, applied to whole batches on the device.
+        self._augment = batch_transform(scenario.info.get("train_transform", "none"))
 
     # -- runner hooks -------------------------------------------------------------------
     def before_experience(self, exp: Experience) -> None:
@@ -78,6 +81,11 @@ class Strategy(L.LightningModule):
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self(x), y)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.trainer.training:
+            batch = [self._augment(batch[0], None), *batch[1:]]
+        return batch
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch[0], batch[1]

@@ -83,7 +83,7 @@ def _tiny_strategy():
 
     torch.manual_seed(0)
     cfg = quick_cfg("finetune", "split-digits", "/tmp/unused")
-    scenario = type("S", (), {"input_shape": (1, 8, 8), "num_classes": 10})()
+    scenario = type("S", (), {"input_shape": (1, 8, 8), "num_classes": 10, "info": {}})()
     return Finetune(cfg, scenario)
 
 

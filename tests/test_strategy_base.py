@@ -1,0 +1,38 @@
+"""The strategy base class: the scenario's batch augmentation runs on training batches only."""
+
+from types import SimpleNamespace
+
+import torch
+from conftest import quick_cfg
+
+from strategies.finetune import Finetune
+
+
+def _model(tmp_path, transform):
+    cfg = quick_cfg("finetune", "split-digits", tmp_path)
+    scenario = SimpleNamespace(
+        input_shape=(1, 4, 4), num_classes=2, info={"train_transform": transform}
+    )
+    return Finetune(cfg, scenario)
+
+
+def test_augmentation_on_training_batches_only(tmp_path):
+    model = _model(tmp_path, "flip")
+    x = torch.arange(16.0).view(1, 1, 4, 4).repeat(64, 1, 1, 1)
+    y = torch.zeros(64, dtype=torch.long)
+    model._trainer = SimpleNamespace(training=True)
+    torch.manual_seed(0)
+    out, _ = model.on_after_batch_transfer([x, y], 0)
+    flipped = (out == x.flip(3)).flatten(1).all(1)
+    kept = (out == x).flatten(1).all(1)
+    assert (flipped | kept).all() and 10 < int(flipped.sum()) < 54  # about half flipped
+    model._trainer = SimpleNamespace(training=False)
+    out, _ = model.on_after_batch_transfer([x, y], 0)
+    assert torch.equal(out, x)
+
+
+def test_no_transform_named_means_none(tmp_path):
+    model = _model(tmp_path, "none")
+    model._trainer = SimpleNamespace(training=True)
+    x = torch.randn(3, 1, 4, 4)
+    assert torch.equal(model.on_after_batch_transfer([x, torch.zeros(3)], 0)[0], x)
