@@ -1,8 +1,8 @@
 """The runner: the one loop that every strategy and scenario goes through.
 
 Per training experience: `before_experience`, a Lightning `fit` on the strategy's training
-data, `after_experience`, then evaluation on every test experience (one row of the accuracy
-matrix). The runner owns seeding, the Trainer, logging, timing and the record; it never
+data for `train_epochs(exp)` epochs (skipped when 0: nothing to train), `after_experience`,
+then evaluation on every test experience (one row of the accuracy matrix). The runner owns seeding, the Trainer, logging, timing and the record; it never
 looks at a strategy's name.
 """
 
@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
@@ -127,6 +128,18 @@ def _make_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         raise ClbenchError(f"bad trainer settings: {str(e).strip().splitlines()[0]}") from None
 
 
+def _start_processes(trainer: L.Trainer) -> None:
+    """Start the DDP worker processes and join the process group now, not in the first `fit`,
+    so that an experience with nothing to train can skip `fit` on every process.
+
+    Only for Lightning's `ddp` launcher, which re-runs this command in each worker: every
+    process then runs this same loop. A later `fit` finds the processes and group in place.
+    """
+    launcher = trainer.strategy.launcher
+    if isinstance(launcher, _SubprocessScriptLauncher):
+        launcher.launch(trainer.strategy.setup_environment, trainer=trainer)
+
+
 def _peak_memory_mb() -> float:
     # ru_maxrss is in KiB on Linux
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -158,6 +171,8 @@ def run(cfg: DictConfig, echo: Callable[[str], None] | None = None) -> RunResult
         model: Strategy = STRATEGIES.load(cfg.strategy.name)(cfg, scenario)
         run_dir = results_dir / "work" / cfg.scenario.name / cfg.strategy.name / run_id
         trainer = _make_trainer(cfg, run_dir)
+        _start_processes(trainer)
+        device = trainer.strategy.root_device
         say = echo if (echo and trainer.is_global_zero) else (lambda _: None)
 
         rows: list[list[float]] = []
@@ -165,29 +180,31 @@ def run(cfg: DictConfig, echo: Callable[[str], None] | None = None) -> RunResult
         fit_time, n_trained = 0.0, 0
         for exp in experiences:
             model.before_experience(exp)
-            data = model.train_dataset(exp)
-            loader = train_loader(
-                data,
-                cfg.train.batch_size,
-                trainer.world_size,
-                trainer.global_rank,
-                cfg.seed * 1000 + exp.index,
-            )
-            trainer.fit_loop.max_epochs = trainer.current_epoch + cfg.train.epochs
-            t0 = perf_counter()
-            try:
-                trainer.fit(model, train_dataloaders=loader)
-            except SystemExit:
-                # Lightning turns Ctrl-C inside fit into sys.exit(1); keep it an interrupt
-                if trainer.interrupted:
-                    raise KeyboardInterrupt from None
-                raise
-            fit_time += perf_counter() - t0
-            n_trained += len(data) * cfg.train.epochs
+            epochs = model.train_epochs(exp)
+            if epochs > 0:  # a strategy with nothing to train here skips fit
+                data = model.train_dataset(exp)
+                loader = train_loader(
+                    data,
+                    cfg.train.batch_size,
+                    trainer.world_size,
+                    trainer.global_rank,
+                    cfg.seed * 1000 + exp.index,
+                )
+                trainer.fit_loop.max_epochs = trainer.current_epoch + epochs
+                t0 = perf_counter()
+                try:
+                    trainer.fit(model, train_dataloaders=loader)
+                except SystemExit:
+                    # Lightning turns Ctrl-C inside fit into sys.exit(1); keep it an interrupt
+                    if trainer.interrupted:
+                        raise KeyboardInterrupt from None
+                    raise
+                fit_time += perf_counter() - t0
+                n_trained += len(data) * epochs
+            # fit hands the model back on the CPU; after_experience may encode data with it
+            model.to(device)
             model.after_experience(exp)
-            row, sizes = evaluate(
-                model, experiences, trainer.strategy.root_device, cfg.train.eval_batch_size
-            )
+            row, sizes = evaluate(model, experiences, device, cfg.train.eval_batch_size)
             rows.append(row)
             seen_now = M.pooled_accuracy(row[: exp.index + 1], sizes[: exp.index + 1])
             if trainer.logger is not None:
@@ -212,7 +229,7 @@ def run(cfg: DictConfig, echo: Callable[[str], None] | None = None) -> RunResult
             "peak_memory_mb": _peak_memory_mb(),
             "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         }
-        if torch.cuda.is_available() and trainer.strategy.root_device.type == "cuda":
+        if torch.cuda.is_available() and device.type == "cuda":
             costs["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
         record = {
             "schema_version": records.SCHEMA_VERSION,

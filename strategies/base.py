@@ -1,7 +1,8 @@
 """The base class of every strategy: a LightningModule with the runner's hooks.
 
-The runner calls, per experience: `before_experience`, Lightning `fit` on
-`train_dataset(exp)`, `after_experience`, then `predict` on every test experience.
+The runner calls, per experience: `before_experience`, Lightning `fit` for
+`train_epochs(exp)` epochs on `train_dataset(exp)` (skipped when 0), `after_experience`, then
+`predict` on every test experience.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class Strategy(L.LightningModule):
     # -- runner hooks -------------------------------------------------------------------
     def before_experience(self, exp: Experience) -> None:
         """Called before training on `exp`."""
+
+    def train_epochs(self, exp: Experience) -> int:
+        """Epochs to train on `exp`; 0 skips Lightning's fit (nothing to train)."""
+        return int(self.cfg.train.epochs)
 
     def train_dataset(self, exp: Experience) -> Dataset:
         """The data to fit on during `exp`."""
