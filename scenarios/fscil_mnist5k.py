@@ -20,7 +20,7 @@ import torch
 
 from clbench.config import ScenarioParams
 from clbench.errors import ClbenchError
-from scenarios.base import Scenario, ScenarioSpec, class_incremental, resolve_class_order
+from scenarios.base import Scenario, ScenarioSpec, domain_incremental, resolve_class_order
 from scenarios.mnist5k import load_mnist_5k
 
 NUM_CLASSES = 10
@@ -70,15 +70,18 @@ def build_fscil(params: FscilMnist5kParams, data: object) -> Scenario:
     trx, try_, tex, tey = load_mnist_5k()
     order = resolve_class_order(params.class_order, NUM_CLASSES, params.name)
     sessions = session_classes(params, order)
-    keep = [torch.nonzero(try_ == c).flatten() for c in sessions[0]]
-    for novel in sessions[1:]:
-        keep += [draw_shots(try_, c, params.n_shots, params.shot_seed) for c in novel]
-    tr = torch.cat(keep).sort().values
-    used = [c for s in sessions for c in s]
-    te = torch.nonzero(torch.isin(tey, torch.tensor(used))).flatten()
-    bench = class_incremental(
-        (trx[tr], try_[tr]), (tex[te], tey[te]), used, [len(s) for s in sessions]
-    )
+    exps = []
+    for i, classes in enumerate(sessions):
+        if i == 0:
+            tr = torch.nonzero(torch.isin(try_, torch.tensor(classes))).flatten()
+        else:
+            shots = [draw_shots(try_, c, params.n_shots, params.shot_seed) for c in classes]
+            tr = torch.cat(shots).sort().values
+        te = torch.nonzero(torch.isin(tey, torch.tensor(classes))).flatten()
+        exps.append(((trx[tr], try_[tr]), (tex[te], tey[te])))
+    # one (train, test) dataset pair per session: classes may be left unused, which
+    # Avalanche's class_incremental_benchmark does not allow
+    bench = domain_incremental(exps)
     info = {"base_classes": sessions[0], "n_ways": params.n_ways, "n_shots": params.n_shots}
     return Scenario(params.name, NUM_CLASSES, (1, 28, 28), order, bench, info)
 
