@@ -7,6 +7,7 @@ from clbench.config import compose
 from clbench.errors import ClbenchError
 from clbench.leaderboard import render, runs_frame, summary_frame
 from scenarios import SCENARIOS
+from scenarios.fscil_mnist5k import FscilMnist5kParams, draw_shots, session_classes
 
 
 def _build(*overrides):
@@ -26,11 +27,12 @@ def test_fscil_mnist_5k_sessions():
         assert set(e.test.tensors[1].tolist()) == set(e.classes)
 
 
-def test_shots_depend_on_shot_seed_only():
-    a = _build().experiences()[1].train.tensors[0]
-    b = _build("seed=7").experiences()[1].train.tensors[0]
-    c = _build("scenario.shot_seed=1").experiences()[1].train.tensors[0]
-    assert torch.equal(a, b) and not torch.equal(a, c)
+def test_shots_depend_on_shot_seed_and_class_only():
+    labels = torch.arange(100) % 10
+    a = draw_shots(labels, 3, 5, shot_seed=0)
+    assert len(a) == 5 and (labels[a] == 3).all()
+    assert torch.equal(a, draw_shots(labels, 3, 5, shot_seed=0))  # the run seed plays no part
+    assert not torch.equal(a, draw_shots(labels, 3, 5, shot_seed=1))
 
 
 def test_ways_shots_and_order():
@@ -48,10 +50,11 @@ def test_ways_shots_and_order():
 
 
 def test_bad_session_settings_are_errors():
+    params = FscilMnist5kParams(name="fscil-mnist-5k", n_sessions=5)
     with pytest.raises(ClbenchError, match="n_sessions"):
-        _build("scenario.n_sessions=5")
+        session_classes(params, list(range(10)))
     with pytest.raises(ClbenchError, match="n_shots"):
-        _build("scenario.n_shots=0")
+        draw_shots(torch.arange(100) % 10, 3, 11, 0)
 
 
 def _rec(strategy, seed, kind, scenario, **metrics):
