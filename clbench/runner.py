@@ -2,8 +2,8 @@
 
 Per training experience: `before_experience`, a Lightning `fit` on the strategy's training
 data for `train_epochs(exp)` epochs (skipped when 0: nothing to train), `after_experience`,
-then evaluation on every test experience (one row of the accuracy matrix). The runner owns seeding, the Trainer, logging, timing and the record; it never
-looks at a strategy's name.
+then evaluation on every test experience (one row of the accuracy matrix). The runner owns
+seeding, the Trainer, logging, timing and the record; it never looks at a strategy's name.
 """
 
 from __future__ import annotations
