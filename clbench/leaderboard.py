@@ -22,6 +22,15 @@ METRICS = [
     ("forgetting", "forgetting"),
     ("bwt", "BWT"),
 ]
+# Extra columns for scenarios of a kind, after METRICS (keys of the record's `metrics`)
+KIND_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "fscil": [
+        ("performance_drop", "PD"),
+        ("final_base_accuracy", "final base acc."),
+        ("final_novel_accuracy", "final novel acc."),
+        ("final_harmonic_mean", "final harmonic mean"),
+    ],
+}
 COSTS = [("wall_time_s", "wall time (s)"), ("train_samples_per_s", "train samples/s")]
 FORMATS = ("md", "csv", "latex")
 
@@ -37,14 +46,28 @@ def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "seed": r["seed"],
         }
         row.update({k: r["metrics"].get(k, np.nan) for k, _ in METRICS})
+        # None (a metric undefined for this run) becomes NaN, shown as "–"
+        row.update({k: _number(r["metrics"].get(k)) for k, _ in KIND_COLUMNS.get(row["kind"], [])})
         row.update({k: r["costs"].get(k, np.nan) for k, _ in COSTS})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+def _number(value: Any) -> float:
+    return np.nan if value is None else float(value)
+
+
+def _metric_columns(kinds: Iterable[str]) -> list[tuple[str, str]]:
+    """METRICS, then the extra columns of each kind in `kinds` (once each)."""
+    cols = list(METRICS)
+    for kind in kinds:
+        cols += [c for c in KIND_COLUMNS.get(kind, []) if c not in cols]
+    return cols
+
+
 def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and seed count per (scenario, strategy), best final accuracy first."""
-    keys = [k for k, _ in METRICS + COSTS]
+    keys = [k for k, _ in _metric_columns(sorted(set(runs["kind"]))) + COSTS]
     g = runs.groupby(["scenario", "kind", "strategy"], sort=True)
     out = g[keys].agg(["mean", "std"])
     out.columns = [f"{k}_{stat}" for k, stat in out.columns]
@@ -66,11 +89,12 @@ def _cell(mean: float, std: float, digits: int, pm: str) -> str:
 
 def _table(summary: pd.DataFrame, scenario: str, pm: str) -> tuple[list[str], list[list[str]]]:
     part = summary[summary["scenario"] == scenario]
-    headers = ["strategy", "seeds"] + [t for _, t in METRICS + COSTS]
+    metrics = _metric_columns(part["kind"].unique())
+    headers = ["strategy", "seeds"] + [t for _, t in metrics + COSTS]
     body = []
     for _, row in part.iterrows():
         cells = [row["strategy"], str(row["seeds"])]
-        cells += [_cell(row[f"{k}_mean"], row[f"{k}_std"], 3, pm) for k, _ in METRICS]
+        cells += [_cell(row[f"{k}_mean"], row[f"{k}_std"], 3, pm) for k, _ in metrics]
         cells += [
             _cell(row[f"{k}_mean"], row[f"{k}_std"], 1 if k == "wall_time_s" else 0, pm)
             for k, _ in COSTS

@@ -80,9 +80,48 @@ def summarize(
     }
 
 
+def harmonic_mean(a: float, b: float) -> float:
+    """2ab / (a + b); 0 when both are 0."""
+    return 0.0 if a + b == 0 else 2 * a * b / (a + b)
+
+
+def fscil_metrics(acc: Sequence[Sequence[float]], sizes: Sequence[float]) -> dict:
+    """FSCIL metrics; session 0 (test experience 0) holds the base classes.
+
+    Per session i: `base_accuracy` A[i][0]; `novel_accuracy` pooled over test experiences
+    1..i (None for session 0, which has no novel classes); `harmonic_mean` of the two (None
+    for session 0). Scalars: `performance_drop` (PD) = accuracy on all seen classes after the
+    first session minus after the last; the last session's base, novel and harmonic mean.
+    Accuracies are pooled over samples (equal to the per-class mean when classes have equal
+    test sizes, as TEEN's code computes them).
+    """
+    a = _as_matrix(acc)
+    t = a.shape[0]
+    w = _weights(sizes, t)
+    seen = seen_accuracy(a, w)
+    base = [float(a[i, 0]) for i in range(t)]
+    novel: list[float | None] = [None]
+    hm: list[float | None] = [None]
+    for i in range(1, t):
+        n = pooled_accuracy(a[i, 1 : i + 1], w[1 : i + 1])
+        novel.append(n)
+        hm.append(harmonic_mean(base[i], n))
+    return {
+        "base_accuracy": base,
+        "novel_accuracy": novel,
+        "harmonic_mean": hm,
+        "performance_drop": seen[0] - seen[-1],
+        "final_base_accuracy": base[-1],
+        "final_novel_accuracy": novel[-1],
+        "final_harmonic_mean": hm[-1],
+    }
+
+
 # Extra metrics for a scenario kind, merged into the record's `metrics` (e.g. FSCIL's
 # base/novel accuracy). Each takes (accuracy matrix, test sizes) and returns a dict.
-KIND_METRICS: dict[str, Callable[[Sequence[Sequence[float]], Sequence[float]], dict]] = {}
+KIND_METRICS: dict[str, Callable[[Sequence[Sequence[float]], Sequence[float]], dict]] = {
+    "fscil": fscil_metrics,
+}
 
 
 def kind_metrics(kind: str, acc: Sequence[Sequence[float]], sizes: Sequence[float]) -> dict:

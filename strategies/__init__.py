@@ -22,3 +22,15 @@ STRATEGIES.add(
     "experience replay from a reservoir buffer of strategy.buffer_size samples",
     kinds=("class-il", "domain-il"),
 )
+STRATEGIES.add(
+    "nmc",
+    "strategies.nmc:NMC",
+    "nearest class mean on a frozen backbone (no training, no exemplars)",
+    kinds=("class-il", "fscil"),
+)
+STRATEGIES.add(
+    "teen",
+    "strategies.teen:TEEN",
+    "FSCIL: cosine classifier on the base session, calibrated prototypes for new classes",
+    kinds=("fscil",),
+)

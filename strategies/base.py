@@ -1,9 +1,10 @@
 """The base class of every strategy: a LightningModule with the runner's hooks.
 
-The runner calls, per experience: `before_experience`, Lightning `fit` on
-`train_dataset(exp)`, `after_experience`, then `predict` on every test experience. After each
-experience it saves `state_dict()` (so strategy state must be reachable from it: parameters,
-buffers or `get_extra_state`) and, on resume, loads it and calls `restore`.
+The runner calls, per experience: `before_experience`, Lightning `fit` for
+`train_epochs(exp)` epochs on `train_dataset(exp)` (skipped when 0), `after_experience`, then
+`predict` on every test experience. After each experience it saves `state_dict()` (so
+strategy state must be reachable from it: parameters, buffers or `get_extra_state`) and, on
+resume, loads it and calls `restore`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class Strategy(L.LightningModule):
     # -- runner hooks -------------------------------------------------------------------
     def before_experience(self, exp: Experience) -> None:
         """Called before training on `exp`."""
+
+    def train_epochs(self, exp: Experience) -> int:
+        """Epochs to train on `exp`; 0 skips Lightning's fit (nothing to train)."""
+        return int(self.cfg.train.epochs)
 
     def train_dataset(self, exp: Experience) -> Dataset:
         """The data to fit on during `exp`."""

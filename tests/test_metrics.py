@@ -55,3 +55,39 @@ def test_single_experience():
 def test_rejects_non_square():
     with pytest.raises(ValueError):
         M.forgetting([[0.1, 0.2]])
+
+
+# FSCIL: session 0 = base classes (test size 300), then two 1-way sessions (100 each)
+F = [
+    [0.9, 0.0, 0.0],
+    [0.8, 0.5, 0.0],
+    [0.7, 0.4, 0.6],
+]
+F_SIZES = [300, 100, 100]
+
+
+def test_fscil_base_novel_and_harmonic_mean():
+    m = M.kind_metrics("fscil", F, F_SIZES)
+    assert m["base_accuracy"] == pytest.approx([0.9, 0.8, 0.7])
+    # session 2: novel pooled over experiences 1, 2: (40 + 60) / 200 = 0.5
+    assert m["novel_accuracy"][0] is None
+    assert m["novel_accuracy"][1:] == pytest.approx([0.5, 0.5])
+    # 2ab/(a+b): session 1: 0.8/1.3; session 2: 0.7/1.2
+    assert m["harmonic_mean"][0] is None
+    assert m["harmonic_mean"][1:] == pytest.approx([0.8 / 1.3, 0.7 / 1.2])
+    assert m["final_base_accuracy"] == pytest.approx(0.7)
+    assert m["final_novel_accuracy"] == pytest.approx(0.5)
+    assert m["final_harmonic_mean"] == pytest.approx(0.7 / 1.2)
+
+
+def test_fscil_performance_drop():
+    # seen after session 0: 0.9; after 2: (210 + 40 + 60) / 500 = 0.62; PD = 0.28
+    assert M.kind_metrics("fscil", F, F_SIZES)["performance_drop"] == pytest.approx(0.28)
+
+
+def test_fscil_edge_cases():
+    assert M.harmonic_mean(0.0, 0.0) == 0.0
+    m = M.fscil_metrics([[0.7]], [10])
+    assert m["novel_accuracy"] == [None] and m["final_harmonic_mean"] is None
+    assert m["performance_drop"] == 0.0
+    assert M.kind_metrics("class-il", F, F_SIZES) == {}
