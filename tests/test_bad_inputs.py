@@ -23,6 +23,14 @@ def _setup(row_id: str, tmp: Path) -> None:
         (tmp / "list.yaml").write_text("- 1\n- 2\n")
     elif row_id == "results":
         (tmp / "file").write_text("x")
+    elif row_id == "nolists":
+        (tmp / "lists").mkdir()
+        (tmp / "lists" / "session_1.txt").write_text("0\n")
+    elif row_id == "badlist":
+        from fake_data import write_cifar100, write_session_lists
+
+        write_cifar100(tmp)
+        write_session_lists(tmp / "lists", [[0, 1, "abc"]] + [[100 + s] for s in range(8)])
     elif row_id == "resumecfg":
         args = [
             "run",
