@@ -128,3 +128,14 @@ def kind_metrics(kind: str, acc: Sequence[Sequence[float]], sizes: Sequence[floa
     """The extra metrics registered for `kind` (empty when none are)."""
     fn = KIND_METRICS.get(kind)
     return fn(acc, sizes) if fn else {}
+
+
+def ctta_metrics(acc: Sequence[Sequence[float]], sizes: Sequence[float]) -> dict:
+    """CTTA: the error on each domain when the stream reaches it (after the strategy has
+    adapted on that domain: 1 - A[i][i]), in stream order, and their mean."""
+    a = _as_matrix(acc)
+    errors = [float(1.0 - a[i, i]) for i in range(a.shape[0])]
+    return {"domain_error": errors, "mean_error": float(np.mean(errors))}
+
+
+KIND_METRICS["ctta"] = ctta_metrics

@@ -290,29 +290,36 @@ def _run(
             progress["resumes"] += 1
             say(f"resuming {run_id} after experience {len(progress['rows'])}/{len(experiences)}")
 
+        # Online protocol (scenario.online=true): one pass over each experience in small batches.
+        online = scenario.info.get("online")
+        batch_size = int(online["batch_size"]) if online else cfg.train.batch_size
+
+        def fit(data: Dataset, epochs: int, seed: int) -> None:
+            loader = train_loader(data, batch_size, trainer.world_size, trainer.global_rank, seed)
+            trainer.fit_loop.max_epochs = trainer.current_epoch + epochs
+            t0 = perf_counter()
+            try:
+                trainer.fit(model, train_dataloaders=loader)
+            except SystemExit:
+                # Lightning turns Ctrl-C inside fit into sys.exit(1); keep it an interrupt
+                if trainer.interrupted:
+                    raise KeyboardInterrupt from None
+                raise
+            progress["fit_time"] += perf_counter() - t0
+            progress["n_trained"] += len(data) * epochs
+
+        source = scenario.info.get("source_train")  # e.g. CTTA: train the source model first
+        if source is not None and not progress["rows"] and model.source_epochs() > 0:
+            say("training the source model on the clean source data")
+            fit(source(), model.source_epochs(), cfg.seed * 1000 + 999)
+
         for exp in experiences[len(progress["rows"]) :]:
             model.before_experience(exp)
             epochs = model.train_epochs(exp)
+            if online and epochs > 0:
+                epochs = int(online["epochs"])
             if epochs > 0:  # a strategy with nothing to train here skips fit
-                data = model.train_dataset(exp)
-                loader = train_loader(
-                    data,
-                    cfg.train.batch_size,
-                    trainer.world_size,
-                    trainer.global_rank,
-                    cfg.seed * 1000 + exp.index,
-                )
-                trainer.fit_loop.max_epochs = trainer.current_epoch + epochs
-                t0 = perf_counter()
-                try:
-                    trainer.fit(model, train_dataloaders=loader)
-                except SystemExit:
-                    # Lightning turns Ctrl-C inside fit into sys.exit(1); keep it an interrupt
-                    if trainer.interrupted:
-                        raise KeyboardInterrupt from None
-                    raise
-                progress["fit_time"] += perf_counter() - t0
-                progress["n_trained"] += len(data) * epochs
+                fit(model.train_dataset(exp), epochs, cfg.seed * 1000 + exp.index)
             # fit hands the model back on the CPU; after_experience may encode data with it
             model.to(device)
             model.after_experience(exp)
@@ -349,6 +356,7 @@ def _run(
         costs = {
             "wall_time_s": progress["elapsed"] + perf_counter() - t_start,
             "train_time_s": fit_time,
+            "train_samples": progress["n_trained"],
             "train_samples_per_s": progress["n_trained"] / fit_time if fit_time > 0 else 0.0,
             "peak_memory_mb": _peak_memory_mb(),
             "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),

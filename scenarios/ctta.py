@@ -278,4 +278,8 @@ def build_mnist5k_c(params: Mnist5kCParams, data: Any) -> CttaScenario:
 # for CIFAR-10-C, 64 ours for the small digits stream.
 CIFAR10C = ScenarioSpec(CifarCParams, build_cifar10c, {"train": {"batch_size": 200}})
 CIFAR100C = ScenarioSpec(CifarCParams, build_cifar100c, {"train": {"batch_size": 200}})
-MNIST_5K_C = ScenarioSpec(Mnist5kCParams, build_mnist5k_c, {"train": {"batch_size": 64}})
+MNIST_5K_C = ScenarioSpec(
+    Mnist5kCParams,
+    build_mnist5k_c,
+    {"train": {"epochs": 5, "lr": 0.01, "momentum": 0.9, "batch_size": 64}},  # the source phase
+)

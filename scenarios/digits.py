@@ -15,6 +15,7 @@ from scenarios.base import (
     split_classes,
     stratified_split,
 )
+from scenarios.imagedata import online_info
 
 N_TEST = 360  # about 20%, stratified
 SPLIT_SEED = 0
@@ -24,6 +25,8 @@ SPLIT_SEED = 0
 class SplitDigitsParams(ScenarioParams):
     n_experiences: int = 5
     class_order: list[int] | None = None
+    online: bool = False  # one pass over each experience in batches of batch_size
+    batch_size: int = 10
 
 
 def build(params: SplitDigitsParams, data: object) -> Scenario:
@@ -38,7 +41,7 @@ def build(params: SplitDigitsParams, data: object) -> Scenario:
     bench = class_incremental(
         (x[tr], y[tr]), (x[te], y[te]), order, split_classes(10, params.n_experiences, params.name)
     )
-    return Scenario(params.name, 10, (1, 8, 8), order, bench)
+    return Scenario(params.name, 10, (1, 8, 8), order, bench, online_info(params))
 
 
 SPLIT_DIGITS = ScenarioSpec(

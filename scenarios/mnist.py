@@ -19,6 +19,7 @@ from scenarios.base import (
     resolve_class_order,
     split_classes,
 )
+from scenarios.imagedata import online_info
 from scenarios.mnist5k import MNIST_MEAN, MNIST_STD
 
 
@@ -26,6 +27,8 @@ from scenarios.mnist5k import MNIST_MEAN, MNIST_STD
 class SplitMnistParams(ScenarioParams):
     n_experiences: int = 5
     class_order: list[int] | None = None
+    online: bool = False  # one pass over each experience in batches of batch_size
+    batch_size: int = 10
 
 
 def _load(root: Path, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,7 +53,7 @@ def build(params: SplitMnistParams, data: object) -> Scenario:
     bench = class_incremental(
         train, test, order, split_classes(10, params.n_experiences, params.name)
     )
-    return Scenario(params.name, 10, (1, 28, 28), order, bench)
+    return Scenario(params.name, 10, (1, 28, 28), order, bench, online_info(params))
 
 
 SPLIT_MNIST = ScenarioSpec(

@@ -20,6 +20,7 @@ from scenarios.base import (
     split_classes,
     stratified_split,
 )
+from scenarios.imagedata import online_info
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 N_TEST = 1000
@@ -42,6 +43,8 @@ def load_mnist_5k() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Ten
 class SplitMnist5kParams(ScenarioParams):
     n_experiences: int = 5
     class_order: list[int] | None = None  # None: 0, 1, ..., 9
+    online: bool = False  # one pass over each experience in batches of batch_size
+    batch_size: int = 10
 
 
 def build_split(params: SplitMnist5kParams, data: object) -> Scenario:
@@ -50,7 +53,7 @@ def build_split(params: SplitMnist5kParams, data: object) -> Scenario:
     bench = class_incremental(
         (trx, try_), (tex, tey), order, split_classes(10, params.n_experiences, params.name)
     )
-    return Scenario(params.name, 10, (1, 28, 28), order, bench)
+    return Scenario(params.name, 10, (1, 28, 28), order, bench, online_info(params))
 
 
 @dataclass

@@ -34,3 +34,9 @@ STRATEGIES.add(
     "FSCIL: cosine classifier on the base session, calibrated prototypes for new classes",
     kinds=("fscil",),
 )
+STRATEGIES.add(
+    "source",
+    "strategies.source:Source",
+    "CTTA reference: the source model, trained on clean data, never adapted",
+    kinds=("ctta",),
+)

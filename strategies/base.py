@@ -56,6 +56,11 @@ class Strategy(L.LightningModule):
     def before_experience(self, exp: Experience) -> None:
         """Called before training on `exp`."""
 
+    def source_epochs(self) -> int:
+        """Epochs on the scenario's labelled source data before the stream, for scenarios that
+        have one (CTTA: the source model); 0 skips it (e.g. a source model from a checkpoint)."""
+        return int(self.cfg.train.epochs)
+
     def train_epochs(self, exp: Experience) -> int:
         """Epochs to train on `exp`; 0 skips Lightning's fit (nothing to train)."""
         return int(self.cfg.train.epochs)

@@ -91,3 +91,12 @@ def test_fscil_edge_cases():
     assert m["novel_accuracy"] == [None] and m["final_harmonic_mean"] is None
     assert m["performance_drop"] == 0.0
     assert M.kind_metrics("class-il", F, F_SIZES) == {}
+
+
+def test_ctta_domain_errors():
+    # error on domain i when the stream reaches it: 1 - A[i][i]
+    acc = [[0.9, 0.5, 0.2], [0.8, 0.6, 0.3], [0.7, 0.6, 0.4]]
+    out = M.ctta_metrics(acc, [10, 10, 10])
+    assert out["domain_error"] == pytest.approx([0.1, 0.4, 0.6])
+    assert out["mean_error"] == pytest.approx(1.1 / 3)
+    assert M.kind_metrics("ctta", acc, [10, 10, 10]) == out

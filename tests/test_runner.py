@@ -97,3 +97,20 @@ def test_batch_size_must_split_across_processes():
 
     with pytest.raises(ClbenchError, match="divisible"):
         train_loader(TensorDataset(torch.zeros(4)), 5, 2, 0, seed=0)
+
+
+def test_online_protocol_is_one_pass_in_small_batches(results_dir):
+    from clbench.runner import run as run_
+
+    rec = run_(
+        quick_cfg(
+            "finetune",
+            "split-digits",
+            results_dir,
+            "scenario.online=true",
+            "scenario.batch_size=10",
+            "train.epochs=7",
+        )
+    ).record
+    assert rec["costs"]["train_samples"] == 1797 - 360  # every training digit exactly once
+    assert rec["config"]["scenario"]["online"] is True
