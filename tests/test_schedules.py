@@ -192,23 +192,23 @@ def test_infinite_run_resumes_to_the_same_record(tmp_path, monkeypatch):
     from clbench import checkpoint, runner
     from clbench.errors import RunInterrupted
 
-    args = ("train.schedule=infinite", "train.epochs=2", "scenario.n_experiences=5", "seed=3")
+    args = ("train.schedule=infinite", "train.epochs=2", "scenario.n_experiences=2", "seed=3")
     whole = runner.run(quick_cfg("finetune", "split-digits", tmp_path / "a", *args)).record
 
     real_eval, calls = runner.evaluate, []
 
-    def stop_at_third(*a, **kw):
+    def stop_at_second(*a, **kw):
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == 2:
             raise KeyboardInterrupt
         return real_eval(*a, **kw)
 
-    monkeypatch.setattr(runner, "evaluate", stop_at_third)
+    monkeypatch.setattr(runner, "evaluate", stop_at_second)
     cfg = quick_cfg("finetune", "split-digits", tmp_path / "b", *args)
     with pytest.raises(RunInterrupted) as stopped:
         runner.run(cfg)
     monkeypatch.setattr(runner, "evaluate", real_eval)
-    state = checkpoint.load(stopped.value.run_dir)  # holds experience 2's T_ann weights
-    assert state["model"]["lr_schedule._extra_state"]["saved_at"] == 1
+    state = checkpoint.load(stopped.value.run_dir)  # holds experience 1's T_ann weights
+    assert state["model"]["lr_schedule._extra_state"]["saved_at"] == 0
     resumed = runner.run(cfg, resume=stopped.value.run_dir).record
     assert resumed["accuracy_matrix"] == whole["accuracy_matrix"]
