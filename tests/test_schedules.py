@@ -212,3 +212,35 @@ def test_infinite_run_resumes_to_the_same_record(tmp_path, monkeypatch):
     assert state["model"]["lr_schedule._extra_state"]["saved_at"] == 0
     resumed = runner.run(cfg, resume=stopped.value.run_dir).record
     assert resumed["accuracy_matrix"] == whole["accuracy_matrix"]
+
+
+def test_each_schedule_completes_a_run_and_writes_a_record(tmp_path):
+    from clbench.runner import run
+
+    for schedule in ("infinite", "repeated-cosine", "cosine"):
+        cfg = quick_cfg(
+            "finetune",
+            "split-digits",
+            tmp_path,
+            f"train.schedule={schedule}",
+            "train.epochs=1",
+            "scenario.n_experiences=2",
+        )
+        result = run(cfg)
+        assert result.path is not None and result.path.exists()
+        assert result.record["config"]["train"]["schedule"] == schedule
+        assert len(result.record["accuracy_matrix"]) == 2
+
+
+def test_leaderboard_keeps_schedules_apart():
+    from clbench.leaderboard import runs_frame
+
+    def rec(schedule):
+        config = {"train": {"schedule": schedule}} if schedule else {}
+        return {"scenario": "s", "strategy": "finetune", "seed": 0, "config": config}
+
+    recs = [rec("infinite"), rec("constant"), rec(None)]
+    for r in recs:
+        r.update(metrics={}, costs={})
+    labels = runs_frame(recs)["strategy"].tolist()
+    assert labels == ["finetune [infinite]", "finetune", "finetune"]
