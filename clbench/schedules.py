@@ -13,7 +13,7 @@ not wasted at lr 0.
 - cosine: one warmup, then one cosine decay to `min_lr_ratio * lr` over the whole stream.
 - repeated-cosine: re-warms and decays to the minimum at every experience (the baseline of
   "Beyond Cosine Decay", Singh et al., CoLLAs 2025, arXiv 2503.02844).
-- infinite: the infinite schedule of the same paper (Sec. 3; the authors' code): on the first
+- infinite: the paper's infinite schedule (its method; the rule of the authors' code): on the first
   experience (length T) warmup to T_w, cooldown to the constant lr eta_c by T_cd, constant until
   T_ann, then an exponential anneal to eta_min; later experiences run at eta_c until their
   T_ann, then anneal. The weights at T_ann are what the next experience continues from; the
