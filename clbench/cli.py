@@ -1,4 +1,4 @@
-"""`clbench` command line: run, list, data, leaderboard.
+"""`clbench` command line: run, list, data, leaderboard, sweep, plot-schedule.
 
 Heavy modules (torch, Lightning, Avalanche) are imported only by the commands that need them,
 so `clbench --help` and `clbench list` start fast.
@@ -112,6 +112,31 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return sweep(args.file, args.executor, args.workers, args.dry_run, args.overrides)
 
 
+def cmd_plot_schedule(args: argparse.Namespace) -> int:
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from clbench.config import TrainConfig
+    from clbench.schedules import SCHEDULES, plot
+
+    bad = [o for o in args.overrides if not o.startswith("train.") or "=" not in o]
+    if bad:
+        raise ClbenchError(f"plot-schedule takes train.key=value settings only, got '{bad[0]}'")
+    try:
+        steps = [int(n) for n in args.steps.split(",")]
+        train = OmegaConf.merge(
+            OmegaConf.structured(TrainConfig),
+            OmegaConf.from_dotlist([o.removeprefix("train.") for o in args.overrides]),
+        )
+    except (ValueError, OmegaConfBaseException) as e:
+        raise ClbenchError(f"bad plot-schedule setting: {str(e).splitlines()[0]}") from None
+    plan = steps * args.experiences if len(steps) == 1 else steps
+    if any(n < 1 for n in plan):
+        raise ClbenchError("--steps must be positive step counts")
+    print(f"wrote {plot(train, plan, args.schedule or list(SCHEDULES), Path(args.out))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="clbench", description="Continual-learning benchmarks on Lightning and Avalanche."
@@ -162,6 +187,20 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--dry-run", action="store_true", help="list the runs to do and stop")
     sw.add_argument("overrides", nargs="*", metavar="key=value", help="settings added to every run")
     sw.set_defaults(func=cmd_sweep)
+
+    ps = sub.add_parser("plot-schedule", help="draw the LR schedules over a stream plan (PNG)")
+    ps.add_argument(
+        "--schedule", action="append", help="a schedule to draw (repeatable); default: all"
+    )
+    ps.add_argument("--experiences", type=int, default=5, help="experiences (default: 5)")
+    ps.add_argument(
+        "--steps",
+        default="1000",
+        help="optimizer steps per experience, or a comma list per experience",
+    )
+    ps.add_argument("--out", default="schedules.png", metavar="FILE", help="PNG to write")
+    ps.add_argument("overrides", nargs="*", metavar="train.key=value", help="e.g. train.lr=0.1")
+    ps.set_defaults(func=cmd_plot_schedule)
     return p
 
 

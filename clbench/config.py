@@ -43,6 +43,18 @@ class TrainConfig:
     lr: float = 0.01
     momentum: float = 0.0
     weight_decay: float = 0.0
+    # Learning-rate schedule over the stream (clbench/schedules.py): constant | step | cosine |
+    # repeated-cosine | infinite; stepped after every optimizer step.
+    schedule: str = "constant"
+    warmup_fraction: float | None = None  # None: 0.05 for cosine, repeated-cosine, infinite; else 0
+    warmup_steps: int | None = None  # if set, replaces warmup_fraction
+    min_lr_ratio: float = 0.05  # eta_min / lr: end of cosine decays and of the infinite anneal
+    step_milestones: list[float] = field(default_factory=lambda: [0.5, 0.75])  # stream fractions
+    step_gamma: float = 0.1  # step: lr multiplier at each milestone
+    infinite_cooldown: str = "cosine"  # cosine | linear | inv-sqrt
+    infinite_cooldown_end: float = 0.4  # T_cd as a fraction of the first experience
+    infinite_constant_ratio: float = 0.75  # eta_c / lr
+    infinite_anneal_start: float = 0.8  # T_ann as a fraction of each experience
 
 
 @dataclass

@@ -35,6 +35,12 @@ COSTS = [("wall_time_s", "wall time (s)"), ("train_samples_per_s", "train sample
 FORMATS = ("md", "csv", "latex")
 
 
+def run_label(record: dict[str, Any]) -> str:
+    """The strategy's name, with a non-constant LR schedule appended: its own row and line."""
+    schedule = record.get("config", {}).get("train", {}).get("schedule", "constant")
+    return record["strategy"] + ("" if schedule == "constant" else f" [{schedule}]")
+
+
 def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per record: scenario, kind, strategy, seed, metrics and costs."""
     rows = []
@@ -42,7 +48,7 @@ def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         row = {
             "scenario": r["scenario"],
             "kind": r.get("kind", ""),
-            "strategy": r["strategy"],
+            "strategy": run_label(r),
             "seed": r["seed"],
         }
         row.update({k: r["metrics"].get(k, np.nan) for k, _ in METRICS})
@@ -172,7 +178,7 @@ def write_plots(records: list[dict[str, Any]], plots_dir: Path) -> list[Path]:
     written: list[Path] = []
     by_scenario: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for r in records:
-        by_scenario.setdefault(r["scenario"], {}).setdefault(r["strategy"], []).append(r)
+        by_scenario.setdefault(r["scenario"], {}).setdefault(run_label(r), []).append(r)
     for scenario, by_strategy in sorted(by_scenario.items()):
         curve_path, matrix_path = plot_files(plots_dir, scenario)
         fig, ax = plt.subplots(figsize=(6, 4))

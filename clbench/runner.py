@@ -308,12 +308,17 @@ def _run(
             progress["fit_time"] += perf_counter() - t0
             progress["n_trained"] += len(data) * epochs
 
+        # LR schedules over the stream need every experience's steps before it starts.
+        model.plan_stream(
+            experiences, batch_size, int(online["epochs"]) if online else cfg.train.epochs
+        )
         source = scenario.info.get("source_train")  # e.g. CTTA: train the source model first
         if source is not None and not progress["rows"] and model.source_epochs() > 0:
             say("training the source model on the clean source data")
             fit(source(), model.source_epochs(), cfg.seed * 1000 + 999)
 
         for exp in experiences[len(progress["rows"]) :]:
+            model.start_experience(exp.index)
             model.before_experience(exp)
             epochs = model.train_epochs(exp)
             if online and epochs > 0:

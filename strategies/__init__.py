@@ -40,3 +40,9 @@ STRATEGIES.add(
     "CTTA reference: the source model, trained on clean data, never adapted",
     kinds=("ctta",),
 )
+STRATEGIES.add(
+    "powerlaw-replay",
+    "strategies.powerlaw_replay:PowerLawReplay",
+    "rehearsal of one past task per step, chosen by a power law of the time since last seen",
+    kinds=("domain-il", "class-il"),
+)

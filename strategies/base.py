@@ -9,6 +9,7 @@ resume, loads it and calls `restore`.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import lightning as L
@@ -20,6 +21,7 @@ from torch.utils.data import Dataset
 from clbench.backbones import build_backbone
 from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
+from clbench.schedules import AnnealForEvaluation, LRSchedule
 from scenarios.base import Experience, Scenario
 from scenarios.imagedata import batch_transform
 
@@ -51,6 +53,24 @@ class Strategy(L.LightningModule):
         self._nonfinite = torch.zeros((), dtype=torch.bool)
         # The scenario's training augmentation, applied to whole batches on the device.
         self._augment = batch_transform(scenario.info.get("train_transform", "none"))
+        # train.schedule: the LR over the stream, and the infinite schedule's T_ann weights
+        self.lr_schedule = LRSchedule(cfg.train)
+
+    # -- LR schedule over the stream (runner-facing; see clbench/schedules.py) ----------------
+    def step_plan(self, experiences: list[Experience], batch_size: int, epochs: int) -> list[int]:
+        """Optimizer steps each experience will take, known before the stream; override when
+        `train_dataset` or `train_epochs` differ from one pass per epoch over `exp.train`."""
+        return [epochs * math.ceil(len(e.train) / batch_size) for e in experiences]
+
+    def plan_stream(self, experiences: list[Experience], batch_size: int, epochs: int) -> None:
+        """Runner: called once before the stream (and on resume) with the global batch size and
+        the epochs per experience; schedules over the whole stream need its total steps."""
+        self.lr_schedule.plan = self.step_plan(experiences, batch_size, epochs)
+
+    def start_experience(self, index: int) -> None:
+        """Runner: the stream position, set before `before_experience` (not meant to be
+        overridden; the LR of experience `index` is a function of it and the plan)."""
+        self.lr_schedule.experience = index
 
     # -- runner hooks -------------------------------------------------------------------
     def before_experience(self, exp: Experience) -> None:
@@ -114,6 +134,16 @@ class Strategy(L.LightningModule):
                 "lower train.lr or check the data"
             )
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> Any:
         params = [p for p in self.parameters() if p.requires_grad]
-        return OPTIMIZERS[self.cfg.train.optimizer](params, self.cfg.train)
+        optimizer = OPTIMIZERS[self.cfg.train.optimizer](params, self.cfg.train)
+        if not self.lr_schedule.active():
+            return optimizer
+        scheduler = self.lr_schedule.scheduler(optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    def configure_callbacks(self) -> list[Any]:
+        return [AnnealForEvaluation(self.lr_schedule)]

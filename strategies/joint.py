@@ -6,6 +6,8 @@ current weights (Avalanche's `Cumulative`), so the last experience sees all the 
 
 from __future__ import annotations
 
+import math
+from itertools import accumulate
 from typing import Any
 
 from torch.utils.data import ConcatDataset, Dataset
@@ -24,6 +26,11 @@ class Joint(Strategy):
 
     def restore(self, finished: list[Experience]) -> None:
         self._seen = [e.train for e in finished]
+
+    def step_plan(self, experiences: list[Experience], batch_size: int, epochs: int) -> list[int]:
+        # each experience trains on everything seen so far
+        sizes = accumulate(len(e.train) for e in experiences)
+        return [epochs * math.ceil(n / batch_size) for n in sizes]
 
     def train_dataset(self, exp: Experience) -> Dataset:
         return ConcatDataset(self._seen)
