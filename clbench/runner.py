@@ -386,6 +386,7 @@ def _run(
             "seen_accuracy": M.seen_accuracy(rows, sizes),
             "metrics": {**M.summarize(rows, sizes), **M.kind_metrics(kind, rows, sizes)},
             "costs": costs,
+            "fidelity": dict(model.fidelity),
         }
         path = records.write_record(record, results_dir) if trainer.is_global_zero else None
         return RunResult(record, path)

@@ -40,3 +40,16 @@ STRATEGIES.add(
     "CTTA reference: the source model, trained on clean data, never adapted",
     kinds=("ctta",),
 )
+STRATEGIES.add(
+    "fscil-tricks",
+    "strategies.fscil_tricks:FscilTricks",
+    "FSCIL bag of tricks: frozen prototype baseline + switchable SupCon, ETF, pseudo-classes, "
+    "SubNet tuning, rotation",
+    kinds=("fscil",),
+)
+STRATEGIES.add(
+    "fast-slow",
+    "strategies.fast_slow:FastSlow",
+    "few-shot continual learning with fast (Fisher-anchored) and slow (consolidated) weights",
+    kinds=("fscil",),
+)
