@@ -161,3 +161,32 @@ def test_all_off_is_the_frozen_prototype_baseline():
     want = torch.nn.functional.normalize(f, dim=1) @ torch.nn.functional.normalize(means, dim=1).T
     assert torch.equal(model.predict(x), want.argmax(1))
     assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_state_dict_round_trip_resumes_mid_stream():
+    """A fresh model loaded with the state after session 1 (as the runner resumes) continues
+    exactly like the uninterrupted one: prototypes, seen classes, masks, frozen flags."""
+    switches = dict(subnet=True, etf=True, pseudo_classes=True)
+    model, exps = _toy(**switches)
+    for e in exps[:2]:
+        model.before_experience(e)
+        model.after_experience(e)
+    fresh, _ = _toy(**switches)
+    fresh.load_state_dict(model.state_dict())
+    fresh.restore(exps[:2])
+    for m in (model, fresh):
+        m.before_experience(exps[2])
+        torch.manual_seed(1)
+        opt = m.configure_optimizers()
+        x, y = exps[2].train.tensors
+        m.loss(x, y).backward()
+        m.on_after_backward()
+        opt.step()
+        m.after_experience(exps[2])
+    a, b = model.state_dict(), fresh.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [p.requires_grad for p in model.parameters()] == [
+        p.requires_grad for p in fresh.parameters()
+    ]
+    x = torch.cat([e.test.tensors[0] for e in exps])
+    assert torch.equal(model.predict(x), fresh.predict(x))
