@@ -30,9 +30,9 @@ def test_fscil_tricks_subnet_tuning_helps_the_novel_classes(results_dir):
         k: (round(base[k], 3), round(subnet[k], 3))
         for k in ("final_novel_accuracy", "final_base_accuracy", "final_harmonic_mean")
     }
-    # Measured (seed 0, shot seed 0), baseline -> SubNet tuning: novel 0.522 -> 0.570,
-    # base 0.902 -> 0.877, harmonic mean 0.662 -> 0.691: tuning trades a little base accuracy
-    # for the novel classes.
+    # Measured (seed 0, shot seed 0, 128-wide MLP), baseline -> SubNet tuning: novel
+    # 0.515 -> 0.565, base 0.898 -> 0.877, harmonic mean 0.655 -> 0.687: tuning trades a
+    # little base accuracy for the novel classes (400-wide: 0.522 -> 0.570, 0.662 -> 0.691).
     assert base["final_novel_accuracy"] > 2 * CHANCE, found
     assert subnet["final_novel_accuracy"] >= base["final_novel_accuracy"] + 0.02, found
     assert subnet["final_harmonic_mean"] > base["final_harmonic_mean"], found
