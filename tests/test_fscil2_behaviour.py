@@ -44,7 +44,8 @@ def test_fast_slow_learns_novel_classes_without_forgetting_the_base(results_dir)
         "fast-slow", results_dir, "strategy.fisher_samples=200", "strategy.inc_epochs=5"
     )
     found = {k: m[k] for k in ("final_novel_accuracy", "final_base_accuracy")}
-    # Measured (seed 0, defaults but fisher_samples=200, inc_epochs=5): see the final message.
+    # Measured (seed 0, shot seed 0, 128-wide MLP, fisher_samples=200, inc_epochs=5): novel
+    # 0.52, base 0.89 after the last session.
     assert m["final_novel_accuracy"] > 2 * CHANCE, found
     assert m["final_base_accuracy"] > 0.8, found
     assert "step2_slow" in rec["fidelity"]
