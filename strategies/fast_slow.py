@@ -1,7 +1,7 @@
 """Fast and slow weights for few-shot continual learning (Wang, Li, Zhong, Zhu, "Few-shot
 Continual Learning: a Brain-inspired Approach", arXiv 2104.09034). No public code, and the
-paper's exact update rules could not be read here: this is the mechanism as the abstract and
-Sec. 1 describe it, with the rules our choice (the record's `fidelity` says the same).
+paper's method sections could not be read here (only the abstract): this is the mechanism
+as the abstract describes it, with the rules our choice (the record's `fidelity` says so).
 
 Following the paper: a pair of weights over the same network, updated interdependently —
 fast weights learn the task sequence (continual learning), slow weights serve few-shot

@@ -1,9 +1,10 @@
 """A bag of tricks for FSCIL (Roy, Park, Fahrezi, Etemad, "A Bag of Tricks for Few-Shot
 Class-Incremental Learning", arXiv 2403.14392; v2 counts six tricks in three groups, v1 eight).
-No public code; the paper's loss weights and schedules could not be read here, so every weight
-below is our choice unless it is the cited source method's default.
+No public code. Only the abstract and the trick names (v2) could be read here, not the method
+sections, so section numbers are not cited and every loss weight and schedule below is our
+choice unless it is the cited source method's default.
 
-Baseline ("incremental-frozen", Sec. 3 of the paper; all switches off): train the encoder on
+Baseline ("incremental-frozen", the paper's starting point; all switches off): train the encoder on
 the base session with a cosine classifier (logits T * cos, T = 16 as in TEEN's CIFAR setting),
 freeze it, and classify every class by the cosine to its prototype, the mean raw feature of
 its training data (base: all data; novel: the shots). Each trick is a switch,
