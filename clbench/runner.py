@@ -129,7 +129,7 @@ def state_fingerprint(state: Any) -> str:
         if isinstance(value, torch.Tensor):
             t = value.detach().cpu().contiguous()
             h.update(str((t.dtype, tuple(t.shape))).encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
         elif isinstance(value, dict):
             for k in sorted(value, key=str):
                 visit(f"{key}.{k}", value[k])
@@ -391,6 +391,7 @@ def _run(
             "seen_accuracy": M.seen_accuracy(rows, sizes),
             "metrics": {**M.summarize(rows, sizes), **M.kind_metrics(kind, rows, sizes)},
             "costs": costs,
+            "fidelity": dict(model.fidelity),
         }
         path = records.write_record(record, results_dir) if trainer.is_global_zero else None
         return RunResult(record, path)

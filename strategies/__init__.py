@@ -45,4 +45,15 @@ STRATEGIES.add(
     "strategies.powerlaw_replay:PowerLawReplay",
     "rehearsal of one past task per step, chosen by a power law of the time since last seen",
     kinds=("domain-il", "class-il"),
+    "fscil-tricks",
+    "strategies.fscil_tricks:FscilTricks",
+    "FSCIL bag of tricks: frozen prototype baseline + switchable SupCon, ETF, pseudo-classes, "
+    "SubNet tuning, rotation",
+    kinds=("fscil",),
+)
+STRATEGIES.add(
+    "fast-slow",
+    "strategies.fast_slow:FastSlow",
+    "few-shot continual learning with fast (Fisher-anchored) and slow (consolidated) weights",
+    kinds=("fscil",),
 )

@@ -38,6 +38,9 @@ class Strategy(L.LightningModule):
 
     Params: ClassVar[type[StrategyParams]] = StrategyParams
     defaults: ClassVar[dict[str, Any]] = {}  # config defaults this strategy recommends
+    # How closely the strategy follows its paper: {part: note}, copied by the runner into the
+    # record's `fidelity` (e.g. which update rules are the paper's and which are our choice).
+    fidelity: ClassVar[dict[str, str]] = {}
 
     def __init__(self, cfg: Any, scenario: Scenario) -> None:
         super().__init__()

@@ -1,0 +1,256 @@
+"""Fast and slow weights for few-shot continual learning (Wang, Li, Zhong, Zhu, "Few-shot
+Continual Learning: a Brain-inspired Approach", arXiv 2104.09034). No public code, and the
+paper's method sections could not be read here (only the abstract): this is the mechanism
+as the abstract describes it, with the rules our choice (the record's `fidelity` says so).
+
+Following the paper: a pair of weights over the same network, updated interdependently —
+fast weights learn the task sequence (continual learning), slow weights serve few-shot
+generalisation — with a two-step consolidation after every session:
+  1. fast weights consolidate the session without forgetting: the next sessions train them
+     with cross-entropy plus a penalty that anchors them to their consolidated values;
+  2. slow weights consolidate from the fast ones without overfitting the few shots, by a
+     partial move towards them.
+Our choices for the rules:
+  - step 1 is online EWC: loss = CE + (penalty / 2) * sum F * (theta - theta*)^2, with theta*
+    the fast weights at the end of the previous session and F the sum over past sessions of
+    the diagonal empirical Fisher (per-sample squared gradients on the session's training
+    data, the first fisher_samples = 500 of it, averaged; `fisher_diag`), penalty 1000;
+  - step 2 is theta_slow <- theta_slow + beta * (theta_fast - theta_slow) (`consolidate`),
+    beta = base_beta (1.0: slow weights start as the base-trained network) after the base
+    session and beta (0.5) after each incremental one;
+  - the network is a backbone + bias-free cosine classifier (logits T * cos, T = 16, over the
+    classes seen so far), trained on the base session for train.epochs (train.*) and on
+    each incremental session for inc_epochs = 10 with plain SGD at inc_lr = 0.001 (a
+    larger step on 1-way 5-shot sessions made the fast weights forget the base classes);
+  - after base training, the base classes' classifier rows of the fast weights become their
+    mean fast features (as TEEN does), and before training on an incremental session the new
+    classes' rows are imprinted likewise with their shots' mean (Qi et al. 2018), so that all
+    rows are class means and compete fairly under the cosine rule;
+  - few-shot inference from the slow weights: the slow network's cosine classifier over the
+    classes seen so far (backbone and classifier rows are consolidated together, so they
+    stay in one feature space).
+Slow weights change only at consolidation; with beta = base_beta = 1 they equal the fast
+weights after every session, and with penalty = 0 the fast weights are plain finetuning.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clbench.config import StrategyParams
+from clbench.errors import ClbenchError
+from scenarios.base import Experience, Scenario
+from strategies.base import Strategy
+from strategies.prototypes import all_reduce_sum, cosine_logits, dist_info, encode_class_sums
+
+# -- pure math ----------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def consolidate(slow: Iterable[torch.Tensor], fast: Iterable[torch.Tensor], beta: float) -> None:
+    """In place: slow <- slow + beta * (fast - slow), tensor by tensor (step 2)."""
+    for s, f in zip(slow, fast, strict=True):
+        s.add_(beta * (f.to(s) - s))
+
+
+def ewc_penalty(
+    params: Iterable[torch.Tensor],
+    anchors: Iterable[torch.Tensor],
+    fisher: Iterable[torch.Tensor],
+) -> torch.Tensor:
+    """sum over tensors of sum F * (theta - theta*)^2 (step 1's anchor, before the 1/2 weight)."""
+    total = torch.zeros(())
+    for p, a, f in zip(params, anchors, fisher, strict=True):
+        total = total.to(p.device) + (f * (p - a) ** 2).sum()
+    return total
+
+
+def fisher_diag(
+    model: nn.Module,
+    names: list[str],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+) -> tuple[list[torch.Tensor], int]:
+    """Empirical diagonal Fisher, unnormalised: for the parameters `names` of `model`, the sum
+    over samples of the squared gradient of each sample's loss `loss_fn(model(x_i), y_i)`, and
+    the number of samples (divide the all-reduced sums by the all-reduced count)."""
+    from torch.func import functional_call, grad, vmap
+
+    params = {n: p.detach() for n, p in model.named_parameters() if n in names}
+    buffers = dict(model.named_buffers())
+
+    def one(ps: dict, xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
+        out = functional_call(model, (ps, buffers), (xi.unsqueeze(0),))
+        return loss_fn(out, yi.unsqueeze(0))
+
+    per_sample = vmap(grad(one), in_dims=(None, 0, 0))
+    sums = [torch.zeros_like(params[n]) for n in names]
+    for s in range(0, len(x), batch_size):
+        g = per_sample(params, x[s : s + batch_size], y[s : s + batch_size])
+        for acc, n in zip(sums, names, strict=True):
+            acc += (g[n] ** 2).sum(0)
+    return sums, len(x)
+
+
+# -- strategy -----------------------------------------------------------------------------
+
+
+@dataclass
+class FastSlowParams(StrategyParams):
+    penalty: float = 1000.0  # lambda of step 1 (our choice)
+    beta: float = 0.5  # slow-weight step after an incremental session (our choice)
+    base_beta: float = 1.0  # ... after the base session (our choice)
+    inc_epochs: int = 10  # fast-weight epochs per incremental session (our choice)
+    inc_lr: float = 0.001  # their learning rate, plain SGD (our choice)
+    fisher_samples: int = 500  # per session, the first ones in the data's order (our choice)
+    temperature: float = 16.0
+    fisher_batch_size: int = 32
+    encode_batch_size: int = 256
+
+
+class FastSlow(Strategy):
+    Params = FastSlowParams
+    fidelity: ClassVar[dict[str, str]] = {
+        "source": "arXiv 2104.09034; no public code; update rules not read: mechanism only",
+        "fast_slow_pair": "paper: fast weights for the sequence, slow for few-shot inference",
+        "step1_fast": "our choice: online EWC (diagonal Fisher) anchoring the fast weights",
+        "step2_slow": "our choice: slow <- slow + beta (fast - slow) after each session",
+        "inference": "our choice: the slow network's cosine classifier; new rows imprinted",
+    }
+
+    def __init__(self, cfg: Any, scenario: Scenario) -> None:
+        super().__init__(cfg, scenario)
+        p = self.params
+        if p.penalty < 0 or not (0 <= p.beta <= 1 and 0 <= p.base_beta <= 1):
+            raise ClbenchError(
+                "strategy.penalty must be >= 0, strategy.beta and strategy.base_beta in [0, 1]"
+            )
+        if p.temperature <= 0 or p.inc_epochs < 0:
+            raise ClbenchError("strategy.temperature must be > 0 and strategy.inc_epochs >= 0")
+        self.head = nn.Linear(self.feature_dim, self.num_classes, bias=False)
+        # Slow weights: a copy of the network, never trained by the optimizer.
+        self.slow = nn.ModuleDict(
+            {"backbone": copy.deepcopy(self.backbone), "head": copy.deepcopy(self.head)}
+        ).requires_grad_(False)
+        self._fast_names = [n for n, _ in self.named_parameters() if not n.startswith("slow.")]
+        self._fast_params = [dict(self.named_parameters())[n] for n in self._fast_names]
+        self.anchor = nn.Module()
+        self.fisher = nn.Module()
+        for i, w in enumerate(self._fast_params):
+            self.anchor.register_buffer(f"p{i}", w.detach().clone())
+            self.fisher.register_buffer(f"p{i}", torch.zeros_like(w))
+        self.register_buffer("seen", torch.zeros(self.num_classes, dtype=torch.bool))
+        self.register_buffer("sessions", torch.zeros((), dtype=torch.long))
+
+    def _buffers_of(self, m: nn.Module) -> list[torch.Tensor]:
+        return [getattr(m, f"p{i}") for i in range(len(self._fast_params))]
+
+    def slow_params(self) -> list[torch.Tensor]:
+        return list(self.slow["backbone"].parameters()) + list(self.slow["head"].parameters())
+
+    def train(self, mode: bool = True) -> FastSlow:
+        super().train(mode)
+        self.slow.eval()
+        return self
+
+    # -- fast weights ---------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return cosine_logits(self.backbone(x), self.head.weight, self.params.temperature, self.seen)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        ce = F.cross_entropy(self(x), y)
+        if int(self.sessions) == 0 or self.params.penalty == 0:
+            return ce
+        pen = ewc_penalty(
+            self._fast_params, self._buffers_of(self.anchor), self._buffers_of(self.fisher)
+        )
+        return ce + 0.5 * self.params.penalty * pen
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        if int(self.sessions) == 0:
+            return super().configure_optimizers()
+        return torch.optim.SGD(self._fast_params, lr=self.params.inc_lr)
+
+    # -- runner hooks ---------------------------------------------------------------------
+    def train_epochs(self, exp: Experience) -> int:
+        return int(self.cfg.train.epochs) if int(self.sessions) == 0 else self.params.inc_epochs
+
+    @torch.no_grad()
+    def _imprint(self, exp: Experience) -> None:
+        """The fast classifier rows of `exp`'s classes become their mean fast features."""
+        was = self.backbone.training
+        self.backbone.eval()
+        x, y = exp.train.tensors[0], exp.train.tensors[1]
+        sums, counts = encode_class_sums(
+            self.backbone,
+            x,
+            y,
+            self.num_classes,
+            self.feature_dim,
+            self.params.encode_batch_size,
+            self.device,
+        )
+        means = sums[exp.classes] / counts[exp.classes].clamp(min=1).unsqueeze(1)
+        self.head.weight[exp.classes] = means.to(self.head.weight)
+        self.backbone.train(was)
+
+    def before_experience(self, exp: Experience) -> None:
+        self.seen[exp.classes] = True
+        if int(self.sessions) > 0:  # new classes start from their shots' mean
+            self._imprint(exp)
+
+    def _session_fisher(self, exp: Experience) -> list[torch.Tensor]:
+        world, rank = dist_info()
+        n_max = self.params.fisher_samples
+        x, y = exp.train.tensors[0][:n_max], exp.train.tensors[1][:n_max]
+        x, y = x[rank::world], y[rank::world]
+        was = self.training
+        self.eval()
+
+        with torch.enable_grad():
+            sums, n = fisher_diag(
+                self,
+                self._fast_names,
+                F.cross_entropy,
+                x.to(self.device),
+                y.to(self.device),
+                self.params.fisher_batch_size,
+            )
+        self.train(was)
+        count = all_reduce_sum(torch.tensor(float(n), dtype=torch.float64))
+        return [all_reduce_sum(s) / count.clamp(min=1).to(s) for s in sums]
+
+    def after_experience(self, exp: Experience) -> None:
+        first = int(self.sessions) == 0
+        if first:  # base rows as class means too, so that imprinted rows compete fairly
+            self._imprint(exp)
+        # Step 1: consolidate the fast weights (Fisher and anchor for the next sessions).
+        new_fisher = self._session_fisher(exp)
+        with torch.no_grad():
+            for f, nf in zip(self._buffers_of(self.fisher), new_fisher, strict=True):
+                f += nf
+            for a, w in zip(self._buffers_of(self.anchor), self._fast_params, strict=True):
+                a.copy_(w)
+        # Step 2: the slow weights move towards the fast ones.
+        beta = self.params.base_beta if first else self.params.beta
+        consolidate(self.slow_params(), self._fast_params, beta)
+        # Slow buffers (batch-norm statistics) follow the same rule.
+        slow_bufs = [b for b in self.slow["backbone"].buffers() if b.is_floating_point()]
+        fast_bufs = [b for b in self.backbone.buffers() if b.is_floating_point()]
+        consolidate(slow_bufs, fast_bufs, beta)
+        self.sessions += 1
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.slow["backbone"](x)
+        w = self.slow["head"].weight
+        return cosine_logits(f, w, self.params.temperature, self.seen).argmax(1)
