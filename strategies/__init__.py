@@ -45,6 +45,8 @@ STRATEGIES.add(
     "strategies.powerlaw_replay:PowerLawReplay",
     "rehearsal of one past task per step, chosen by a power law of the time since last seen",
     kinds=("domain-il", "class-il"),
+)
+STRATEGIES.add(
     "fscil-tricks",
     "strategies.fscil_tricks:FscilTricks",
     "FSCIL bag of tricks: frozen prototype baseline + switchable SupCon, ETF, pseudo-classes, "
