@@ -40,3 +40,15 @@ STRATEGIES.add(
     "CTTA reference: the source model, trained on clean data, never adapted",
     kinds=("ctta",),
 )
+STRATEGIES.add(
+    "tent",
+    "strategies.tent:Tent",
+    "CTTA: test-batch BN statistics + entropy minimisation of the BN affine parameters",
+    kinds=("ctta",),
+)
+STRATEGIES.add(
+    "vdp",
+    "strategies.vdp:VDP",
+    "CTTA: frozen source model, learned input prompts (domain-specific + agnostic), EMA teacher",
+    kinds=("ctta",),
+)
