@@ -59,3 +59,15 @@ STRATEGIES.add(
     "few-shot continual learning with fast (Fisher-anchored) and slow (consolidated) weights",
     kinds=("fscil",),
 )
+STRATEGIES.add(
+    "tent",
+    "strategies.tent:Tent",
+    "CTTA: test-batch BN statistics + entropy minimisation of the BN affine parameters",
+    kinds=("ctta",),
+)
+STRATEGIES.add(
+    "vdp",
+    "strategies.vdp:VDP",
+    "CTTA: frozen source model, learned input prompts (domain-specific + agnostic), EMA teacher",
+    kinds=("ctta",),
+)
