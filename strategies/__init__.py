@@ -40,3 +40,9 @@ STRATEGIES.add(
     "CTTA reference: the source model, trained on clean data, never adapted",
     kinds=("ctta",),
 )
+STRATEGIES.add(
+    "onpro",
+    "strategies.onpro:OnPro",
+    "online CL: online prototype equilibrium + adaptive prototypical feedback (run online)",
+    kinds=("class-il",),
+)
