@@ -141,8 +141,9 @@ def supervised_nt_xent(
 
     `sim` is (2B, 2B) over [view 1; view 2] of B samples with `labels` (B,). With
     S = −log softmax_row(sim / T) (self excluded from the row when `exclude_self`), the loss is
-    Σ_rows mean_{j: same label} S_ij / B (self included in the positives, a constant there),
-    plus, when `exclude_self`, the mean of S over the cross-view pairs (i, i+B) and (i+B, i).
+    Σ_rows mean_{j: same label} S_ij, divided by B when `exclude_self` (self counted among the
+    positives, a constant there) and by 2B otherwise, plus, when `exclude_self`, the mean of S
+    over the cross-view pairs (i, i+B) and (i+B, i).
     The code's 1e-8 guards are dropped; only the constant self terms differ.
     """
     n = sim.shape[0]
@@ -157,7 +158,8 @@ def supervised_nt_xent(
     if exclude_self:
         s = s.masked_fill(eye, 0.0)  # the code's constant −log(1e-8) there carries no gradient
     weights = same / same.sum(1, keepdim=True)
-    loss = (weights * s).sum() / b
+    # the code divides by B with self excluded and by 2B without (its two variants)
+    loss = (weights * s).sum() / (b if exclude_self else n)
     if exclude_self:
         idx = torch.arange(b, device=sim.device)
         loss = loss + (s[idx, idx + b].sum() + s[idx + b, idx].sum()) / n
@@ -249,7 +251,9 @@ class OnProParams(StrategyParams):
     buffer_size: int = 200  # M (code: 200 on CIFAR-10, 500/1000 on CIFAR-100/Tiny)
     mem_batch_size: int = 64  # memory batch, capped at mem_per_class x seen classes
     mem_per_class: int = 7
-    proj_dim: int = 128  # projection g: feature_dim -> proj_dim (one linear layer)
+    # projection g: feature_dim -> proj_dim, one linear layer (code: 128); None: 128, or the
+    # feature dimension if smaller (our choice, e.g. split-digits' 100-wide MLP)
+    proj_dim: int | None = None
     proto_temperature: float = 0.5  # OPE
     ins_temperature: float = 0.07  # L_INS
     ins_views: int = 16  # rotation pseudo-classes of L_INS: 16 (code), 4, 1, or 0 (off)
@@ -277,11 +281,12 @@ class OnPro(Strategy):
     def __init__(self, cfg: Any, scenario: Scenario) -> None:
         super().__init__(cfg, scenario)
         p = self.params
+        self.proj_dim = p.proj_dim if p.proj_dim is not None else min(128, self.feature_dim)
         checks = [
             ("buffer_size", p.buffer_size >= 0, ">= 0"),
             ("mem_batch_size", p.mem_batch_size >= 1, ">= 1"),
             ("mem_per_class", p.mem_per_class >= 1, ">= 1"),
-            ("proj_dim", 1 <= p.proj_dim <= self.feature_dim, f"in [1, {self.feature_dim}]"),
+            ("proj_dim", 1 <= self.proj_dim <= self.feature_dim, f"in [1, {self.feature_dim}]"),
             ("ins_views", p.ins_views in (0, 1, 4, 16), "one of 0, 1, 4, 16"),
             ("mixup_base_rate", 0 <= p.mixup_base_rate <= 1, "in [0, 1]"),
             ("mixup_p", 0 <= p.mixup_p <= 1, "in [0, 1]"),
@@ -305,7 +310,7 @@ class OnPro(Strategy):
         if name not in AUGMENTS:
             raise ClbenchError(f"strategy.augment must be auto, paper or digits, got '{name}'")
         self._aug = AUGMENTS[name]
-        self.projector = nn.Linear(self.feature_dim, p.proj_dim)
+        self.projector = nn.Linear(self.feature_dim, self.proj_dim)
         self.buffer = ReservoirBuffer(p.buffer_size)
         self.seen = torch.zeros(self.num_classes, dtype=torch.bool)
         self._gen = torch.Generator()
@@ -373,7 +378,7 @@ class OnPro(Strategy):
         if self.params.ins_views == 0:
             n = len(x)
             return torch.zeros((), device=x.device), torch.cat([z[:n], z[len(rx) : len(rx) + n]])
-        d = self.params.proj_dim
+        d = self.proj_dim
         spare = self.feature_dim - d
         start = int(torch.randint(spare, (1,), generator=self._gen)) if spare > 0 else 0
         sim = scale * (z @ f[:, start : start + d].t() + z @ z.t())
