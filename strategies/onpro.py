@@ -45,7 +45,9 @@ Other choices, labelled: the scenario's own train_transform is not applied (OnPr
 A and stores raw samples, as the code does); `ins_views` can reduce the 16 rotation
 pseudo-classes of the code to 4 (rotations only), 1 (two views only) or 0 (no L_INS) for
 speed; with fewer than two classes in the memory batch every slot gets in-batch mixup; a
-memory batch smaller than b (small buffer) is used as it is.
+memory batch smaller than b (small buffer) is used as it is; the stream and memory views of
+L_INS go through the network in separate forward passes (the code concatenates them; this
+only matters for BatchNorm backbones).
 """
 
 from __future__ import annotations
