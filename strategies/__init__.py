@@ -71,3 +71,9 @@ STRATEGIES.add(
     "CTTA: frozen source model, learned input prompts (domain-specific + agnostic), EMA teacher",
     kinds=("ctta",),
 )
+STRATEGIES.add(
+    "onpro",
+    "strategies.onpro:OnPro",
+    "online CL: online prototype equilibrium + adaptive prototypical feedback (run online)",
+    kinds=("class-il",),
+)

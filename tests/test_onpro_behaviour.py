@@ -1,0 +1,54 @@
+"""OnPro on real digits, online (one pass, stream batch 10)."""
+
+import pytest
+from conftest import quick_cfg
+
+from clbench.runner import run
+
+ONLINE = ["scenario.online=true", "scenario.batch_size=10", "seed=0"]
+
+
+def _final(strategy, scenario, results_dir, *overrides):
+    rec = run(quick_cfg(strategy, scenario, results_dir, *ONLINE, *overrides)).record
+    return rec["metrics"]["final_accuracy"], rec["metrics"]["forgetting"]
+
+
+@pytest.mark.slow  # about 150 s on 2 shared cores
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "measured (seed 0): onpro 0.328 final / -0.076 forgetting vs finetune 0.100 / 0.966: "
+        "with ~29 steps per experience the newest classes are barely learned (CE on the "
+        "memory batch only, as the code assembles it); remove this marker when it passes"
+    ),
+)
+def test_onpro_beats_online_finetune_on_split_digits(results_dir):
+    # Small and fast: 8x8 digits, no L_INS views, a small memory batch.
+    onpro, onpro_fgt = _final(
+        "onpro",
+        "split-digits",
+        results_dir,
+        "strategy.buffer_size=200",
+        "strategy.ins_views=0",
+        "strategy.mem_batch_size=32",
+    )
+    finetune, finetune_fgt = _final("finetune", "split-digits", results_dir)
+    assert onpro >= finetune + 0.25, (onpro, finetune)
+    assert onpro_fgt < finetune_fgt, (onpro_fgt, finetune_fgt)
+
+
+@pytest.mark.slow  # two 400-step online runs on 28x28 digits: minutes on 2 shared cores
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "measured (seed 0, M=200, online split-mnist-5k): onpro 0.736 (16 views) / 0.731 "
+        "(no L_INS) vs replay 0.826: with 80 steps per experience, OnPro's CE on the memory "
+        "batch alone (code's assembly) learns the newest classes too slowly; remove this "
+        "marker when it passes"
+    ),
+)
+def test_onpro_beats_online_replay_with_the_same_buffer(results_dir):
+    buffer = "strategy.buffer_size=200"
+    onpro, _ = _final("onpro", "split-mnist-5k", results_dir, buffer, "strategy.ins_views=0")
+    replay, _ = _final("replay", "split-mnist-5k", results_dir, buffer)
+    assert onpro > replay, (onpro, replay)
