@@ -48,7 +48,7 @@ from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
 from scenarios.base import Experience, Scenario
 from strategies.base import Strategy
-from strategies.prototypes import all_reduce_sum, cosine_logits, dist_info, encode_class_sums
+from strategies.prototypes import all_reduce_sum, cosine_logits, dist_info, experience_class_means
 
 # -- pure math ----------------------------------------------------------------------------
 
@@ -188,18 +188,7 @@ class FastSlow(Strategy):
     def _imprint(self, exp: Experience) -> None:
         """The fast classifier rows of `exp`'s classes become their mean fast features."""
         was = self.backbone.training
-        self.backbone.eval()
-        x, y = exp.train.tensors[0], exp.train.tensors[1]
-        sums, counts = encode_class_sums(
-            self.backbone,
-            x,
-            y,
-            self.num_classes,
-            self.feature_dim,
-            self.params.encode_batch_size,
-            self.device,
-        )
-        means = sums[exp.classes] / counts[exp.classes].clamp(min=1).unsqueeze(1)
+        means = experience_class_means(self, exp, self.params.encode_batch_size)
         self.head.weight[exp.classes] = means.to(self.head.weight)
         self.backbone.train(was)
 

@@ -58,7 +58,11 @@ from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
 from scenarios.base import Experience, Scenario
 from strategies.base import Strategy
-from strategies.prototypes import FeatureCache, cosine_logits, encode_class_sums
+from strategies.prototypes import (
+    FeatureCache,
+    cosine_logits,
+    experience_class_means,
+)
 
 # -- pure math ----------------------------------------------------------------------------
 
@@ -246,29 +250,19 @@ class FscilTricks(Strategy):
             return int(self.cfg.train.epochs)
         return int(self.params.subnet_epochs) if self.params.subnet else 0
 
-    def _means(self, exp: Experience) -> torch.Tensor:
-        self.backbone.eval()
-        x, y = exp.train.tensors[0], exp.train.tensors[1]
-        sums, counts = encode_class_sums(
-            self.backbone,
-            x,
-            y,
-            self.num_classes,
-            self.feature_dim,
-            self.params.encode_batch_size,
-            self.device,
-        )
-        return (sums[exp.classes] / counts[exp.classes].clamp(min=1).unsqueeze(1)).float()
-
     @torch.no_grad()
     def before_experience(self, exp: Experience) -> None:
         self.seen[exp.classes] = True
         if self.base_done and self.params.subnet:  # the tuning targets of the novel classes
-            self.protos[exp.classes] = self._means(exp).to(self.protos)
+            self.protos[exp.classes] = experience_class_means(
+                self, exp, self.params.encode_batch_size
+            ).to(self.protos)
 
     @torch.no_grad()
     def after_experience(self, exp: Experience) -> None:
-        self.protos[exp.classes] = self._means(exp).to(self.protos)
+        self.protos[exp.classes] = experience_class_means(
+            self, exp, self.params.encode_batch_size
+        ).to(self.protos)
         if not self.base_done:
             if self.params.subnet:
                 for m, w in zip(

@@ -19,10 +19,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+
+if TYPE_CHECKING:  # the strategies import this module
+    from scenarios.base import Experience
+    from strategies.base import Strategy
 
 
 def dist_info() -> tuple[int, int]:
@@ -113,6 +118,17 @@ def encode_class_sums(
         sums += bs
         counts += bc
     return all_reduce_sum(sums), all_reduce_sum(counts)
+
+
+def experience_class_means(model: Strategy, exp: Experience, batch_size: int) -> torch.Tensor:
+    """Float32 means [len(exp.classes), dim] of the model's backbone features of each class
+    of `exp`'s training data, in eval mode, exact over all DDP processes."""
+    model.backbone.eval()
+    x, y = exp.train.tensors[0], exp.train.tensors[1]
+    sums, counts = encode_class_sums(
+        model.backbone, x, y, model.num_classes, model.feature_dim, batch_size, model.device
+    )
+    return (sums[exp.classes] / counts[exp.classes].clamp(min=1).unsqueeze(1)).float()
 
 
 def _masked(scores: torch.Tensor, valid: torch.Tensor | None, fill: float) -> torch.Tensor:

@@ -33,7 +33,11 @@ from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
 from scenarios.base import Experience, Scenario
 from strategies.base import Strategy
-from strategies.prototypes import FeatureCache, cosine_logits, encode_class_sums
+from strategies.prototypes import (
+    FeatureCache,
+    cosine_logits,
+    experience_class_means,
+)
 
 
 def calibrate(
@@ -95,23 +99,11 @@ class TEEN(Strategy):
     def before_experience(self, exp: Experience) -> None:
         self.seen[exp.classes] = True
 
-    def _class_means(self, exp: Experience) -> torch.Tensor:
-        self.backbone.eval()
-        x, y = exp.train.tensors[0], exp.train.tensors[1]
-        sums, counts = encode_class_sums(
-            self.backbone,
-            x,
-            y,
-            self.num_classes,
-            self.feature_dim,
-            self.params.encode_batch_size,
-            self.device,
-        )
-        return (sums[exp.classes] / counts[exp.classes].clamp(min=1).unsqueeze(1)).float()
-
     @torch.no_grad()
     def after_experience(self, exp: Experience) -> None:
-        means = self._class_means(exp).to(self.head.weight)
+        means = experience_class_means(self, exp, self.params.encode_batch_size).to(
+            self.head.weight
+        )
         if not self.frozen:  # the base session: its rows become the class means
             self.base_classes = list(exp.classes)
             self.frozen = True
