@@ -121,17 +121,21 @@ def _check_values(cfg: DictConfig) -> None:
             raise ClbenchError(f"{key} must be {must}, got {value}")
 
 
+def load_mapping(path: str | Path, what: str) -> DictConfig:
+    """A YAML file that must hold a mapping; a one-line ClbenchError otherwise."""
+    try:
+        loaded = OmegaConf.load(Path(path))
+    except (OSError, OmegaConfBaseException, ValueError) as e:
+        raise ClbenchError(f"cannot read {what} {path}: {_first_line(e)}") from None
+    if not isinstance(loaded, DictConfig):
+        raise ClbenchError(f"{what} {path} must hold a mapping of settings")
+    return loaded
+
+
 def _load_user_config(config_file: str | Path | None, overrides: list[str]) -> DictConfig:
     layers: list[Any] = []
     if config_file is not None:
-        path = Path(config_file)
-        try:
-            loaded = OmegaConf.load(path)
-        except (OSError, OmegaConfBaseException, ValueError) as e:
-            raise ClbenchError(f"cannot read config file {path}: {_first_line(e)}") from None
-        if not isinstance(loaded, DictConfig):
-            raise ClbenchError(f"config file {path} must hold a mapping of settings")
-        layers.append(loaded)
+        layers.append(load_mapping(config_file, "config file"))
     for item in overrides:
         if "=" not in item or item.startswith("="):
             raise ClbenchError(f"bad override '{item}'; expected key=value, e.g. seed=1")

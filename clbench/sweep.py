@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from clbench.config import compose, to_dict
+from clbench.config import compose, load_mapping, to_dict
 from clbench.errors import ClbenchError
 
 KEYS = {"strategies", "scenarios", "seeds", "grid", "overrides", "config", "executor_params"}
@@ -86,12 +85,7 @@ def expand(
     path: str | Path, extra: list[str] | tuple[str, ...] = ()
 ) -> tuple[list[Job], dict[str, Any]]:
     """The runs of a sweep file, and its executor parameters."""
-    try:
-        spec = OmegaConf.load(path)
-    except (OSError, OmegaConfBaseException, ValueError) as e:
-        raise ClbenchError(f"cannot read sweep file {path}: {str(e).splitlines()[0]}") from None
-    if not isinstance(spec, DictConfig):
-        raise ClbenchError(f"sweep file {path} must hold a mapping")
+    spec = load_mapping(path, "sweep file")
     unknown = sorted(set(spec.keys()) - KEYS)
     if unknown:
         raise ClbenchError(

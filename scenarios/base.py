@@ -52,6 +52,16 @@ class Scenario:
         return out
 
 
+@dataclass
+class SplitParams(ScenarioParams):
+    """Parameters of an even class-incremental split of a 10-class digit stream."""
+
+    n_experiences: int = 5
+    class_order: list[int] | None = None  # None: 0, 1, ..., 9
+    online: bool = False  # one pass over each experience in batches of batch_size
+    batch_size: int = 10
+
+
 @dataclass(frozen=True)
 class ScenarioSpec:
     """What a registry entry points to: parameters, recommended defaults, and the builder."""

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from clbench.config import ScenarioParams
 from scenarios.base import (
     Scenario,
     ScenarioSpec,
+    SplitParams,
     class_incremental,
     resolve_class_order,
     split_classes,
@@ -21,15 +19,7 @@ N_TEST = 360  # about 20%, stratified
 SPLIT_SEED = 0
 
 
-@dataclass
-class SplitDigitsParams(ScenarioParams):
-    n_experiences: int = 5
-    class_order: list[int] | None = None
-    online: bool = False  # one pass over each experience in batches of batch_size
-    batch_size: int = 10
-
-
-def build(params: SplitDigitsParams, data: object) -> Scenario:
+def build(params: SplitParams, data: object) -> Scenario:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -45,7 +35,7 @@ def build(params: SplitDigitsParams, data: object) -> Scenario:
 
 
 SPLIT_DIGITS = ScenarioSpec(
-    SplitDigitsParams,
+    SplitParams,
     build,
     {
         "train": {"epochs": 5, "lr": 0.05, "momentum": 0.9, "batch_size": 32},

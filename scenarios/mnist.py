@@ -5,30 +5,21 @@ Nothing downloads unless the user sets `data.download=true`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from clbench.config import ScenarioParams
 from clbench.errors import DataNotFoundError
 from scenarios.base import (
     Scenario,
     ScenarioSpec,
+    SplitParams,
     class_incremental,
     resolve_class_order,
     split_classes,
 )
 from scenarios.imagedata import online_info
 from scenarios.mnist5k import MNIST_MEAN, MNIST_STD
-
-
-@dataclass
-class SplitMnistParams(ScenarioParams):
-    n_experiences: int = 5
-    class_order: list[int] | None = None
-    online: bool = False  # one pass over each experience in batches of batch_size
-    batch_size: int = 10
 
 
 def _load(root: Path, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,7 +36,7 @@ def _load(root: Path, train: bool, download: bool) -> tuple[torch.Tensor, torch.
     return (x - MNIST_MEAN) / MNIST_STD, ds.targets.to(torch.int64)
 
 
-def build(params: SplitMnistParams, data: object) -> Scenario:
+def build(params: SplitParams, data: object) -> Scenario:
     root = Path(str(data.root)).expanduser()  # type: ignore[attr-defined]
     download = bool(data.download)  # type: ignore[attr-defined]
     train, test = _load(root, True, download), _load(root, False, download)
@@ -57,5 +48,5 @@ def build(params: SplitMnistParams, data: object) -> Scenario:
 
 
 SPLIT_MNIST = ScenarioSpec(
-    SplitMnistParams, build, {"train": {"epochs": 1, "lr": 0.01, "momentum": 0.9, "batch_size": 64}}
+    SplitParams, build, {"train": {"epochs": 1, "lr": 0.01, "momentum": 0.9, "batch_size": 64}}
 )

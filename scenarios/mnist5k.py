@@ -18,6 +18,7 @@ from clbench.config import ScenarioParams
 from scenarios.base import (
     Scenario,
     ScenarioSpec,
+    SplitParams,
     class_incremental,
     domain_incremental,
     resolve_class_order,
@@ -68,15 +69,7 @@ def load_mnist_5k() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Ten
     return images[tr], labels[tr], images[te], labels[te]
 
 
-@dataclass
-class SplitMnist5kParams(ScenarioParams):
-    n_experiences: int = 5
-    class_order: list[int] | None = None  # None: 0, 1, ..., 9
-    online: bool = False  # one pass over each experience in batches of batch_size
-    batch_size: int = 10
-
-
-def build_split(params: SplitMnist5kParams, data: object) -> Scenario:
+def build_split(params: SplitParams, data: object) -> Scenario:
     trx, try_, tex, tey = load_mnist_5k()
     order = resolve_class_order(params.class_order, 10, params.name)
     bench = class_incremental(
@@ -114,5 +107,5 @@ def build_permuted(params: PermutedMnist5kParams, data: object) -> Scenario:
 
 
 _DEFAULTS = {"train": {"epochs": 5, "lr": 0.01, "momentum": 0.9, "batch_size": 32}}
-SPLIT_MNIST_5K = ScenarioSpec(SplitMnist5kParams, build_split, _DEFAULTS)
+SPLIT_MNIST_5K = ScenarioSpec(SplitParams, build_split, _DEFAULTS)
 PERMUTED_MNIST_5K = ScenarioSpec(PermutedMnist5kParams, build_permuted, _DEFAULTS)
