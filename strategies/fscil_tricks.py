@@ -1,8 +1,17 @@
 """A bag of tricks for FSCIL (Roy, Park, Fahrezi, Etemad, "A Bag of Tricks for Few-Shot
-Class-Incremental Learning", arXiv 2403.14392; v2 counts six tricks in three groups, v1 eight).
-No public code. Only the abstract and the trick names (v2) could be read here, not the method
-sections, so section numbers are not cited and every loss weight and schedule below is our
-choice unless it is the cited source method's default.
+Class-Incremental Learning", arXiv 2403.14392, published in TMLR 2024; v2 counts six tricks in
+three groups, v1 eight). No public code. Only the abstract and the trick names (v2) could be
+read here, not the method sections (searched again on 2026-11-29: arXiv HTML v1/v2, ar5iv,
+aggregators and reviews; only the first page of each is stored), so section numbers are not
+cited and every loss weight and schedule below is our choice unless it is the cited source
+method's default. What else could be checked, none of it a default: a reproducibility
+checklist quoting the paper (acmrep2026.k117.org) confirms the CEC protocol (CIFAR-100 and
+miniImageNet 60 base classes then 5-way 5-shot sessions, CUB-200 100 base classes then 10-way
+5-shot) and says the losses and the SubNet masks are given as equations, without pseudocode;
+third-party summaries of v2 (sciencestack.ai, themoonlight.io; not the paper) call the
+pre-assigned prototypes an ETF and the pre-training contrastive self-supervised learning, which
+agrees with the choices below but is no source for their details. v1's two extra tricks are
+not named anywhere we could read.
 
 Baseline ("incremental-frozen", the paper's starting point; all switches off): train the encoder on
 the base session with a cosine classifier (logits T * cos, T = 16 as in TEEN's CIFAR setting),
