@@ -30,7 +30,7 @@ from lightning.pytorch.strategies.launchers.subprocess_script import _Subprocess
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from clbench import checkpoint, records
+from clbench import batching, checkpoint, records
 from clbench import metrics as M
 from clbench.config import to_dict
 from clbench.errors import ClbenchError, RunInterrupted
@@ -85,6 +85,11 @@ def train_loader(data: Dataset, batch_size: int, world: int, rank: int, seed: in
             f"train.batch_size={batch_size} must be divisible by the {world} processes"
         )
     sampler = ExperienceSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    fast = batching.batched(data)  # in-memory tensors: gather each batch in one index
+    if fast is not None:
+        return DataLoader(
+            fast, batch_size=batch_size // world, sampler=sampler, collate_fn=batching.pass_batch
+        )
     return DataLoader(data, batch_size=batch_size // world, sampler=sampler)
 
 

@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from clbench.errors import ClbenchError
@@ -205,6 +207,13 @@ def check(train: Any) -> None:
 
 
 # -- the stateful part: position in the stream, weights at T_ann ------------------------------
+def plain(train: Any) -> Any:
+    """`train` settings as a plain namespace (omegaconf configs are converted)."""
+    if isinstance(train, DictConfig):
+        return SimpleNamespace(**OmegaConf.to_container(train, resolve=True))
+    return train
+
+
 def _trained_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     """What training changes: trainable parameters and normalisation statistics."""
     out = {n: p for n, p in module.named_parameters() if p.requires_grad}
@@ -222,7 +231,8 @@ class LRSchedule(nn.Module):
     def __init__(self, train: Any) -> None:
         super().__init__()
         check(train)
-        self.train_cfg = train
+        # a plain copy: the LR lambda reads it every step, and omegaconf access is slow
+        self.train_cfg = plain(train)
         self.plan: list[int] = []  # set by the runner before the stream
         self.experience: int | None = None  # None: outside the stream (e.g. a source phase)
         self.saved_at: int = -1  # experience whose T_ann weights are held in `saved`
@@ -270,11 +280,13 @@ class AnnealForEvaluation(Callback):
         self.schedule = schedule
         self._start = 0
         self._after: int | None = None
+        self._log_lr = False
 
     @torch.no_grad()
     def on_train_start(self, trainer: Any, pl_module: nn.Module) -> None:
         sch = self.schedule
         self._start, self._after = trainer.global_step, sch.save_after()
+        self._log_lr = sch.active()
         if sch.saved and sch.experience is not None and sch.saved_at < sch.experience:
             current = _trained_tensors(pl_module)
             for name, value in sch.saved.items():
@@ -289,7 +301,8 @@ class AnnealForEvaluation(Callback):
                 n: t.detach().cpu().clone() for n, t in _trained_tensors(pl_module).items()
             }
             sch.saved_at = sch.experience if sch.experience is not None else -1
-        if self.schedule.active():
+        # logging costs about 1 ms a call: at the logger's interval only
+        if self._log_lr and i % trainer.log_every_n_steps == 0:
             lr = trainer.optimizers[0].param_groups[0]["lr"]
             pl_module.log("train/lr", lr, on_step=True, on_epoch=False)
 
@@ -302,7 +315,6 @@ def plot(train: Any, plan: list[int], names: list[str], out: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from omegaconf import OmegaConf
 
     fig, ax = plt.subplots(figsize=(9, 3.5))
     for name in names:

@@ -126,7 +126,7 @@ class Strategy(L.LightningModule):
         # Flag a non-finite loss without a host-device sync per step; checked once per epoch.
         self._nonfinite = self._nonfinite.to(loss.device) | ~torch.isfinite(loss.detach())
         # self.log costs about 1 ms a call; log at the logger's interval only
-        if batch_idx % self.cfg.trainer.log_every_n_steps == 0:
+        if batch_idx % self.trainer.log_every_n_steps == 0:
             self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
