@@ -32,6 +32,10 @@ class ScenarioParams:
     """Base of every scenario's parameters; subclasses add their own fields."""
 
     name: str = MISSING
+    # Time-to-result (AlgoPerf): the accuracy on seen data a run must reach; the record's
+    # costs.time_to_target_s is the training wall time until it first does (None: never or
+    # no target). Scenario families set theirs in their registry defaults.
+    target_accuracy: float | None = None
 
 
 @dataclass
@@ -111,6 +115,7 @@ CHECKS: list[tuple[str, Any, str]] = [
     ("backbone.hidden_dim", lambda v: v >= 1, ">= 1"),
     ("backbone.num_layers", lambda v: v >= 0, ">= 0"),
     ("trainer.num_nodes", lambda v: v >= 1, ">= 1"),
+    ("scenario.target_accuracy", lambda v: v is None or 0 < v <= 1, "in (0, 1] or null"),
 ]
 
 

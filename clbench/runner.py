@@ -25,6 +25,7 @@ import lightning as L
 import torch
 import torch.distributed as dist
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from omegaconf import DictConfig, OmegaConf
@@ -200,6 +201,22 @@ def _start_processes(trainer: L.Trainer) -> None:
         launcher.launch(trainer.strategy.setup_environment, trainer=trainer)
 
 
+class TargetCheck(Callback):
+    """Time-to-result: during the last experience, evaluate the accuracy on seen data at the
+    end of every training epoch (the end-of-experience evaluation counts too), so a run that
+    reaches `scenario.target_accuracy` early in its last experience is timed when it does.
+    Only the last experience counts: before it, a continual run has not produced a model of
+    the whole stream (and accuracy on the few classes seen first is no result)."""
+
+    def __init__(self, check: Callable[[], None]) -> None:
+        self.check = check
+        self.enabled = False
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.enabled:
+            self.check()
+
+
 def _peak_memory_mb() -> float:
     # ru_maxrss is in KiB on Linux
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -281,6 +298,8 @@ def _run(
             "n_trained": 0,
             "elapsed": 0.0,
             "resumes": 0,
+            "eval_time": 0.0,  # evaluation is paused out of the time-to-result clock
+            "time_to_target": None,
         }
         saved = checkpoint.load(run_dir) if resume is not None else None
         if saved is not None and saved["run_id"] != run_id:
@@ -291,9 +310,33 @@ def _run(
             model.load_state_dict(saved["model"])
             model.restore(experiences[: len(saved["rows"])])
             checkpoint.set_rng_state(saved["rng"])
-            progress = {k: saved[k] for k in progress}
+            progress = {k: saved.get(k, default) for k, default in progress.items()}
             progress["resumes"] += 1
             say(f"resuming {run_id} after experience {len(progress['rows'])}/{len(experiences)}")
+
+        target = cfg.scenario.get("target_accuracy")
+
+        def timed_evaluation() -> list[float]:
+            """One row of the accuracy matrix; its time is kept off the time-to-result clock."""
+            t0 = perf_counter()
+            row, progress["sizes"] = evaluate(model, experiences, device, cfg.train.eval_batch_size)
+            progress["eval_time"] += perf_counter() - t0
+            return row
+
+        def check_target(row: list[float], n_seen: int) -> None:
+            seen = M.pooled_accuracy(row[:n_seen], progress["sizes"][:n_seen])
+            if target is not None and progress["time_to_target"] is None and seen >= target:
+                clock = progress["elapsed"] + perf_counter() - t_start - progress["eval_time"]
+                progress["time_to_target"] = clock
+
+        def check_during_training() -> None:
+            rng = checkpoint.rng_state()  # training draws the same random numbers as without it
+            check_target(timed_evaluation(), len(experiences))
+            checkpoint.set_rng_state(rng)
+
+        target_check = TargetCheck(check_during_training)
+        if target is not None:
+            trainer.callbacks.append(target_check)
 
         # Online protocol (scenario.online=true): one pass over each experience in small batches.
         online = scenario.info.get("online")
@@ -323,6 +366,7 @@ def _run(
             fit(source(), model.source_epochs(), cfg.seed * 1000 + 999)
 
         for exp in experiences[len(progress["rows"]) :]:
+            target_check.enabled = exp.index == len(experiences) - 1
             model.start_experience(exp.index)
             model.before_experience(exp)
             epochs = model.train_epochs(exp)
@@ -334,8 +378,10 @@ def _run(
             model.to(device)
             model.after_experience(exp)
             check_same_state_across_processes(model, exp.index)
-            row, progress["sizes"] = evaluate(model, experiences, device, cfg.train.eval_batch_size)
+            row = timed_evaluation()
             progress["rows"].append(row)
+            if target_check.enabled:
+                check_target(row, exp.index + 1)
             if trainer.is_global_zero:
                 checkpoint.save(
                     run_dir,
@@ -368,6 +414,11 @@ def _run(
             "train_time_s": fit_time,
             "train_samples": progress["n_trained"],
             "train_samples_per_s": progress["n_trained"] / fit_time if fit_time > 0 else 0.0,
+            "eval_time_s": progress["eval_time"],
+            "target_accuracy": target,
+            # training wall time (evaluation paused out) until the target was first reached on
+            # the last experience; None: never reached, or no target
+            "time_to_target_s": progress["time_to_target"],
             "peak_memory_mb": _peak_memory_mb(),
             "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         }

@@ -281,5 +281,9 @@ CIFAR100C = ScenarioSpec(CifarCParams, build_cifar100c, {"train": {"batch_size":
 MNIST_5K_C = ScenarioSpec(
     Mnist5kCParams,
     build_mnist5k_c,
-    {"train": {"epochs": 5, "lr": 0.01, "momentum": 0.9, "batch_size": 64}},  # the source phase
+    {
+        "train": {"epochs": 5, "lr": 0.01, "momentum": 0.9, "batch_size": 64},  # the source phase
+        # time-to-result target (our choice): between tent (0.92) and the source model (0.85)
+        "scenario": {"target_accuracy": 0.9},
+    },
 )

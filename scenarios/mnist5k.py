@@ -107,5 +107,11 @@ def build_permuted(params: PermutedMnist5kParams, data: object) -> Scenario:
 
 
 _DEFAULTS = {"train": {"epochs": 5, "lr": 0.01, "momentum": 0.9, "batch_size": 32}}
-SPLIT_MNIST_5K = ScenarioSpec(SplitParams, build_split, _DEFAULTS)
-PERMUTED_MNIST_5K = ScenarioSpec(PermutedMnist5kParams, build_permuted, _DEFAULTS)
+# Time-to-result targets (our choice, from the committed 3-seed results at these defaults):
+# below replay's final accuracy, above finetune's (split 0.84 vs 0.20; permuted 0.92 vs 0.86).
+SPLIT_MNIST_5K = ScenarioSpec(
+    SplitParams, build_split, {**_DEFAULTS, "scenario": {"target_accuracy": 0.8}}
+)
+PERMUTED_MNIST_5K = ScenarioSpec(
+    PermutedMnist5kParams, build_permuted, {**_DEFAULTS, "scenario": {"target_accuracy": 0.9}}
+)
