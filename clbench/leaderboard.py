@@ -1,6 +1,8 @@
 """Leaderboard tables (Markdown, CSV, LaTeX) and plots from result records.
 
-Per scenario, one row per strategy: mean ± std over seeds and the seed count.
+Per scenario, one row per strategy: mean ± std over seeds and the seed count. Then the cost
+view (time-to-result, throughput, memory) per scenario, and performance profiles of
+time-to-result across scenarios (clbench/profiles.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clbench import profiles
 from clbench.errors import ClbenchError
 
 # (record key, column title); metrics first, then costs
@@ -32,6 +35,12 @@ KIND_COLUMNS: dict[str, list[tuple[str, str]]] = {
     ],
 }
 COSTS = [("wall_time_s", "wall time (s)"), ("train_samples_per_s", "train samples/s")]
+# The cost view: (runs_frame column, title)
+COST_VIEW = [
+    ("train_samples_per_s", "train samples/s"),
+    ("peak_memory_mb", "peak memory (MB)"),
+    ("wall_time_s", "wall time (s)"),
+]
 FORMATS = ("md", "csv", "latex")
 
 
@@ -54,9 +63,20 @@ def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         row.update({k: r["metrics"].get(k, np.nan) for k, _ in METRICS})
         # None (a metric undefined for this run) becomes NaN, shown as "–"
         row.update({k: _number(r["metrics"].get(k)) for k, _ in KIND_COLUMNS.get(row["kind"], [])})
-        row.update({k: r["costs"].get(k, np.nan) for k, _ in COSTS})
+        row.update({k: r["costs"].get(k, np.nan) for k, _ in COSTS + COST_VIEW})
+        row["target_accuracy"] = _number(r["costs"].get("target_accuracy"))
+        row["time_to_target_s"] = _time_to_target(r["costs"])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _time_to_target(costs: dict[str, Any]) -> float:
+    """inf: a target was set and never reached; NaN: no target, or a record older than the
+    time-to-result field."""
+    if costs.get("target_accuracy") is None or "time_to_target_s" not in costs:
+        return np.nan
+    t = costs["time_to_target_s"]
+    return np.inf if t is None else float(t)
 
 
 def _number(value: Any) -> float:
@@ -85,6 +105,81 @@ def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def cost_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (scenario, strategy): the target, the median time-to-target over seeds (AlgoPerf's
+    per-workload time: median over repetitions; inf when most runs missed it), how many runs
+    reached it and how many had a target, and the mean of each cost column."""
+    g = runs.groupby(["scenario", "strategy"], sort=True)
+    out = g[[k for k, _ in COST_VIEW]].mean()
+    out["target_accuracy"] = g["target_accuracy"].max()
+    out["time_to_target_s"] = g["time_to_target_s"].median()  # NaN (no target) is skipped
+    out["reached"] = g["time_to_target_s"].agg(lambda s: int(np.isfinite(s).sum()))
+    out["timed"] = g["time_to_target_s"].agg(lambda s: int(s.notna().sum()))
+    out["seeds"] = g["seed"].nunique()
+    return out.reset_index().sort_values(["scenario", "time_to_target_s", "strategy"])
+
+
+def profile_times(costs: pd.DataFrame) -> pd.DataFrame:
+    """Median time-to-target, rows strategies, columns the scenarios that have a target; a
+    strategy without runs on a scenario is NaN there (the profile counts it as not reached)."""
+    timed = costs[costs["timed"] > 0]
+    return timed.pivot(index="strategy", columns="scenario", values="time_to_target_s")
+
+
+def profile_summary(times: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy: scenarios run, targets reached within AlgoPerf's ratio limit, and the
+    performance-profile score (1: fastest to the target on every scenario)."""
+    r = profiles.ratios(times)
+    out = pd.DataFrame(
+        {
+            "scenarios": times.notna().sum(axis=1),
+            "reached": np.isfinite(times.fillna(np.inf)).sum(axis=1),
+            "within": np.isfinite(r).sum(axis=1),
+            "score": profiles.score(r),
+        }
+    )
+    return out.sort_values(["score", "reached"], ascending=False)
+
+
+def _seconds(t: float) -> str:
+    return "–" if np.isnan(t) else ("∞" if np.isinf(t) else f"{t:.1f}")
+
+
+def _cost_table(costs: pd.DataFrame, scenario: str) -> tuple[list[str], list[list[str]]]:
+    part = costs[costs["scenario"] == scenario]
+    headers = ["strategy", "seeds", "time to target (s)", "reached"] + [t for _, t in COST_VIEW]
+    body = []
+    for _, row in part.iterrows():
+        cells = [row["strategy"], str(row["seeds"]), _seconds(row["time_to_target_s"])]
+        cells.append(f"{row['reached']}/{row['timed']}" if row["timed"] else "–")
+        cells += [_cell(row[k], np.nan, 1 if k == "wall_time_s" else 0, "") for k, _ in COST_VIEW]
+        body.append(cells)
+    return headers, body
+
+
+def _profile_table(times: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    summary = profile_summary(times)
+    n = times.shape[1]
+    headers = [
+        "strategy",
+        "scenarios run",
+        "targets reached",
+        f"within {profiles.MAX_RATIO:g}x",
+        "score",
+    ]
+    body = [
+        [
+            name,
+            f"{row.scenarios}/{n}",
+            str(row.reached),
+            str(row.within),
+            f"{row.score:.3f}",
+        ]
+        for name, row in zip(summary.index, summary.itertuples(index=False), strict=True)
+    ]
+    return headers, body
+
+
 def _cell(mean: float, std: float, digits: int, pm: str) -> str:
     if np.isnan(mean):
         return "–"
@@ -109,6 +204,9 @@ def _table(summary: pd.DataFrame, scenario: str, pm: str) -> tuple[list[str], li
     return headers, body
 
 
+PROFILE_PLOT = "performance-profile.png"
+
+
 def plot_files(plots_dir: Path, scenario: str) -> list[Path]:
     return [
         plots_dir / f"{scenario}-seen-accuracy.png",
@@ -127,9 +225,14 @@ def render(
         raise ClbenchError(f"unknown format '{fmt}'; valid: {', '.join(FORMATS)}")
     if not records:
         raise ClbenchError("no records to tabulate")
-    summary = summary_frame(runs_frame(records))
+    runs = runs_frame(records)
+    summary = summary_frame(runs)
+    costs = cost_frame(runs)
     if fmt == "csv":
-        return summary.to_csv(index=False, float_format="%.6g")
+        extra = costs[["scenario", "strategy", "target_accuracy", "time_to_target_s", "reached"]]
+        extra = extra.rename(columns={"time_to_target_s": "time_to_target_s_median"})
+        merged = summary.merge(extra, on=["scenario", "strategy"], how="left")
+        return merged.to_csv(index=False, float_format="%.6g")
     from tabulate import tabulate
 
     out: list[str] = []
@@ -163,7 +266,60 @@ def render(
                 ),
                 "",
             ]
+    out += _cost_sections(costs, fmt, plots_dir, link_base)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _cost_sections(
+    costs: pd.DataFrame, fmt: str, plots_dir: Path | None, link_base: Path | None
+) -> list[str]:
+    """The cost view per scenario, then the performance profile across scenarios."""
+    from tabulate import tabulate
+
+    md = fmt == "md"
+    tablefmt = "github" if md else "latex_booktabs"
+    out: list[str] = []
+    if md:
+        out += [
+            "",
+            "## Costs",
+            "",
+            "Time to target: training wall time, evaluation paused out, until the accuracy on",
+            "seen data first reached the scenario's target in the last experience (median over",
+            "seeds; ∞: not reached); reached: runs that reached it. Definitions in docs/records.md.",
+        ]
+    for scenario in costs["scenario"].unique():
+        part = costs[costs["scenario"] == scenario]
+        target = part["target_accuracy"].max()
+        title = f"{scenario} (target {target:.2f})" if not np.isnan(target) else scenario
+        headers, body = _cost_table(costs, scenario)
+        table = tabulate(body, headers, tablefmt=tablefmt, disable_numparse=True)
+        if not md:
+            table = table.replace("∞", r"$\infty$")
+        out += ["", f"### {title}", "", table] if md else [f"% costs: {title}", table, ""]
+    times = profile_times(costs)
+    if times.shape[1] == 0:
+        return out
+    headers, body = _profile_table(times)
+    table = tabulate(body, headers, tablefmt=tablefmt, disable_numparse=True)
+    if not md:
+        return out + [f"% performance profile over {times.shape[1]} scenarios", table, ""]
+    out += [
+        "",
+        "## Performance profile (time to target)",
+        "",
+        f"Over the {times.shape[1]} scenarios with a target ({', '.join(times.columns)}), after",
+        "AlgoPerf: per scenario, ratio = time to target / the fastest strategy's; a ratio above",
+        f"{profiles.MAX_RATIO:g}, a missed target or no run there counts as infinite; score = area",
+        f"under the share of scenarios within ratio τ, for τ from 1 to {profiles.MAX_RATIO:g},",
+        "normalised to [0, 1].",
+        "",
+        table,
+    ]
+    if plots_dir is not None and (plots_dir / PROFILE_PLOT).is_file():
+        rel = os.path.relpath(plots_dir / PROFILE_PLOT, link_base or Path.cwd())
+        out += ["", f"![performance-profile]({Path(rel).as_posix()})"]
+    return out
 
 
 def write_plots(records: list[dict[str, Any]], plots_dir: Path) -> list[Path]:
@@ -227,4 +383,31 @@ def write_plots(records: list[dict[str, Any]], plots_dir: Path) -> list[Path]:
         fig.savefig(matrix_path, dpi=120, metadata={"Software": None})
         plt.close(fig)
         written.append(matrix_path)
+    times = profile_times(cost_frame(runs_frame(records)))
+    if times.shape[1] > 0:
+        written.append(_plot_profile(times, plots_dir / PROFILE_PLOT))
     return written
+
+
+def _plot_profile(times: pd.DataFrame, path: Path) -> Path:
+    """rho(tau) per strategy, as steps over tau in [1, MAX_RATIO]."""
+    import matplotlib.pyplot as plt
+
+    taus = np.linspace(1.0, profiles.MAX_RATIO, 301)
+    rho = profiles.profile(profiles.ratios(times), taus)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for strategy, row in rho.iterrows():
+        ax.step(taus, row.to_numpy(), where="post", label=str(strategy))
+    ax.set(
+        xlabel="τ (time to target / fastest strategy's)",
+        ylabel="share of scenarios within τ",
+        title=f"performance profile over {times.shape[1]} scenarios",
+        ylim=(-0.02, 1.02),
+        xlim=(1.0, profiles.MAX_RATIO),
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, metadata={"Software": None})
+    plt.close(fig)
+    return path
