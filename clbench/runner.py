@@ -300,6 +300,7 @@ def _run(
             "resumes": 0,
             "eval_time": 0.0,  # evaluation is paused out of the time-to-result clock
             "time_to_target": None,
+            "experience_time": [],  # per experience: its hooks, training and evaluation
         }
         saved = checkpoint.load(run_dir) if resume is not None else None
         if saved is not None and saved["run_id"] != run_id:
@@ -367,6 +368,7 @@ def _run(
 
         for exp in experiences[len(progress["rows"]) :]:
             target_check.enabled = exp.index == len(experiences) - 1
+            t_exp = perf_counter()
             model.start_experience(exp.index)
             model.before_experience(exp)
             epochs = model.train_epochs(exp)
@@ -380,6 +382,7 @@ def _run(
             check_same_state_across_processes(model, exp.index)
             row = timed_evaluation()
             progress["rows"].append(row)
+            progress["experience_time"].append(perf_counter() - t_exp)
             if target_check.enabled:
                 check_target(row, exp.index + 1)
             if trainer.is_global_zero:
@@ -415,6 +418,7 @@ def _run(
             "train_samples": progress["n_trained"],
             "train_samples_per_s": progress["n_trained"] / fit_time if fit_time > 0 else 0.0,
             "eval_time_s": progress["eval_time"],
+            "experience_time_s": progress["experience_time"],
             "target_accuracy": target,
             # training wall time (evaluation paused out) until the target was first reached on
             # the last experience; None: never reached, or no target

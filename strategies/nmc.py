@@ -45,6 +45,7 @@ class NMCParams(StrategyParams):
     metric: str = "euclidean"  # euclidean (the paper) | cosine
     normalize: bool = True  # L2-normalise each feature before averaging (the paper's code)
     encode_batch_size: int = 256
+    cache_features: bool = True  # memoise test features (the backbone never changes)
 
 
 class NMC(Strategy):
@@ -60,7 +61,7 @@ class NMC(Strategy):
         self.head = nn.Identity()  # no linear head: the class means classify
         self.requires_grad_(False)
         self.table = PrototypeTable(self.num_classes, self.feature_dim)
-        self.cache = FeatureCache(self.encode)
+        self.cache = FeatureCache(self.encode, self.params.cache_features)
 
     def train(self, mode: bool = True) -> NMC:
         super().train(mode)

@@ -62,6 +62,7 @@ class TEENParams(StrategyParams):
     tau: float = 16.0  # softmax_t: sharpness of the base-similarity weights
     temperature: float = 16.0  # T of the cosine classifier (CIFAR-100 value)
     encode_batch_size: int = 256
+    cache_features: bool = True  # memoise test features once the backbone is frozen
 
 
 class TEEN(Strategy):
@@ -78,7 +79,7 @@ class TEEN(Strategy):
         self.register_buffer("seen", torch.zeros(self.num_classes, dtype=torch.bool))
         self.base_classes: list[int] = []
         self.frozen = False  # after the base session the backbone never changes
-        self.cache = FeatureCache(self.backbone)
+        self.cache = FeatureCache(self.backbone, self.params.cache_features)
 
     def train(self, mode: bool = True) -> TEEN:
         super().train(mode)
