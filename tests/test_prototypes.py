@@ -98,6 +98,19 @@ def test_feature_cache_encodes_each_sample_once():
     assert calls == [4, 2] and cache.encoded == 6 and len(cache) == 6
 
 
+def test_disabled_feature_cache_encodes_every_call():
+    calls = []
+
+    def encode(b):
+        calls.append(len(b))
+        return b * 2
+
+    cache = FeatureCache(encode, enabled=False)
+    x = torch.arange(12.0).view(6, 2)
+    assert torch.equal(cache(x[:4]), x[:4] * 2) and torch.equal(cache(x), x * 2)
+    assert calls == [4, 6] and cache.encoded == 10 and len(cache) == 0
+
+
 def test_encode_class_sums_single_process():
     x = torch.arange(10.0).view(5, 2)
     y = torch.tensor([0, 1, 0, 1, 1])
