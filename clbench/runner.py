@@ -222,6 +222,15 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _resident_memory_mb() -> float:
+    """Current resident memory (Linux /proc); elsewhere the peak."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return _peak_memory_mb()
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _quiet_lightning() -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
@@ -301,6 +310,7 @@ def _run(
             "eval_time": 0.0,  # evaluation is paused out of the time-to-result clock
             "time_to_target": None,
             "experience_time": [],  # per experience: its hooks, training and evaluation
+            "experience_memory_mb": [],  # resident memory after each experience
         }
         saved = checkpoint.load(run_dir) if resume is not None else None
         if saved is not None and saved["run_id"] != run_id:
@@ -383,6 +393,7 @@ def _run(
             row = timed_evaluation()
             progress["rows"].append(row)
             progress["experience_time"].append(perf_counter() - t_exp)
+            progress["experience_memory_mb"].append(_resident_memory_mb())
             if target_check.enabled:
                 check_target(row, exp.index + 1)
             if trainer.is_global_zero:
@@ -419,6 +430,7 @@ def _run(
             "train_samples_per_s": progress["n_trained"] / fit_time if fit_time > 0 else 0.0,
             "eval_time_s": progress["eval_time"],
             "experience_time_s": progress["experience_time"],
+            "experience_memory_mb": progress["experience_memory_mb"],
             "target_accuracy": target,
             # training wall time (evaluation paused out) until the target was first reached on
             # the last experience; None: never reached, or no target

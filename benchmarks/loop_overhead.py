@@ -1,0 +1,142 @@
+"""Loop overhead: training samples/s of clbench's `finetune` vs a bare PyTorch loop doing the
+same work, side by side in one process.
+
+Run from the repository root:
+
+    python benchmarks/loop_overhead.py                  # both workloads, 3 repeats
+    python benchmarks/loop_overhead.py --workloads mlp --repeats 5
+
+Workloads (each with the scenario's clbench defaults: batch size, optimizer, lr, epochs):
+
+* mlp: clbench's default MLP (784-400-400, ReLU) + linear head on `split-mnist-5k` (4,000
+  real digits of 28x28, five experiences), batch 32, SGD(0.01, momentum 0.9), 5 epochs.
+* resnet18: timm ResNet-18 (random init) + linear head on `split-cifar10` with 32x32 images,
+  batch 128, SGD(0.05, 0.9, wd 5e-4), with the scenario's batch augmentation (random crop
+  with 4-pixel padding + flip) on both sides. The images are random pixels written in the
+  CIFAR-10 python format to a temporary folder (speed does not depend on the pixels);
+  `--cifar-per-class` sets their number.
+
+The bare loop gets the same data as tensors in memory, the same model (built by the same
+backbone function, same seed), the same batches (one seeded permutation per epoch), a fresh
+optimizer per experience (as clbench's per-experience fit) and cross-entropy; it times only
+its training loops. clbench's figure is its record's `train_samples_per_s`: stream samples
+over the summed time of Lightning's `fit` calls (set-up, data loading, hooks, logging at
+the log interval; no progress bar). Ratio = clbench / bare (target >= 0.9). Order alternates
+per repeat; the median of the repeats is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clbench.backbones import build_backbone
+from clbench.config import compose
+from clbench.runner import run
+from scenarios import SCENARIOS
+from scenarios.imagedata import batch_transform
+
+WORKLOADS = {"mlp": "split-mnist-5k", "resnet18": "split-cifar10"}
+
+
+def config(workload: str, results: str, data_root: str, epochs: int | None) -> Any:
+    overrides = [
+        "trainer.accelerator=cpu",
+        "trainer.progress_bar=false",
+        f"results.dir={results}",
+        f"data.root={data_root}",
+    ]
+    if epochs is not None:
+        overrides.append(f"train.epochs={epochs}")
+    return compose("finetune", WORKLOADS[workload], None, overrides)
+
+
+def clbench_rate(cfg: Any) -> float:
+    return float(run(cfg).record["costs"]["train_samples_per_s"])
+
+
+def bare_rate(cfg: Any) -> float:
+    """The same training as clbench's finetune, written as a plain PyTorch loop."""
+    torch.manual_seed(cfg.seed)
+    scenario = SCENARIOS.load(cfg.scenario.name).build(cfg.scenario, cfg.data)
+    experiences = scenario.experiences()
+    backbone, dim = build_backbone(cfg.backbone, scenario.input_shape)
+    model = nn.Sequential(backbone, nn.Linear(dim, scenario.num_classes))
+    augment = batch_transform(scenario.info.get("train_transform", "none"))
+    t, bs, n, elapsed = cfg.train, cfg.train.batch_size, 0, 0.0
+    for exp in experiences:
+        x_all, y_all = exp.train.tensors[0], exp.train.tensors[1]
+        t0 = time.perf_counter()
+        opt = torch.optim.SGD(
+            model.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay
+        )
+        model.train()
+        for epoch in range(t.epochs):
+            g = torch.Generator().manual_seed(cfg.seed * 1000 + exp.index + epoch)
+            perm = torch.randperm(len(x_all), generator=g)
+            for s in range(0, len(perm), bs):
+                idx = perm[s : s + bs]
+                loss = F.cross_entropy(model(augment(x_all[idx], None)), y_all[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                n += len(idx)
+        elapsed += time.perf_counter() - t0
+    return n / elapsed
+
+
+def write_cifar10(root: Path, per_class: int) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.fake_data import write_cifar10 as write  # the exact on-disk format
+
+    write(root, per_class_train=per_class, per_class_test=max(1, per_class // 10))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=None, help="override train.epochs on both sides")
+    ap.add_argument("--cifar-per-class", type=int, default=100, help="training images per class")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    print(
+        f"machine: {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, load {os.getloadavg()[0]:.2f}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        data_root = Path(tmp) / "data"
+        if "resnet18" in args.workloads:
+            write_cifar10(data_root, args.cifar_per_class)
+        for workload in args.workloads:
+            cfg = config(workload, str(Path(tmp) / "results"), str(data_root), args.epochs)
+            clbench_rate(config(workload, str(Path(tmp) / "results"), str(data_root), 1))  # warm-up
+            rates: dict[str, list[float]] = {"clbench": [], "bare": []}
+            for i in range(args.repeats):
+                for side in ["clbench", "bare"] if i % 2 == 0 else ["bare", "clbench"]:
+                    rate = clbench_rate(cfg) if side == "clbench" else bare_rate(cfg)
+                    rates[side].append(rate)
+            c, b = statistics.median(rates["clbench"]), statistics.median(rates["bare"])
+            print(
+                f"{workload:9} ({cfg.scenario.name}, batch {cfg.train.batch_size}, "
+                f"{cfg.train.epochs} epochs): clbench {c:,.0f} samples/s, bare loop {b:,.0f} "
+                f"samples/s, ratio {c / b:.2f} (target >= 0.9; repeats: "
+                f"clbench {[round(r) for r in rates['clbench']]}, bare {[round(r) for r in rates['bare']]})"
+            )
+    print(f"load at end {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
