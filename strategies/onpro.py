@@ -2,34 +2,45 @@
 
 Online class-incremental learning, one pass over the stream in small batches (run it with
 `scenario.online=true scenario.batch_size=10`). Per stream batch (Sec. 3-4 of the paper, and
-the loss assembly of the authors' code, weilllllls/OnPro):
+the authors' code, weilllllls/OnPro, read at commit a92f8ae; paths below are in that repo):
 
-- Online prototypes (Sec. 4.1): z = normalize(g(f(x))) with a linear projection g; for each
-  class k present in a batch, p_k is the mean of z over class k, and p̂_k the same for an
-  augmented view. Nothing is carried across steps.
+- Online prototypes (Sec. 4.1; modules/OPE.py): z = normalize(g(f(x))) with a linear
+  projection g; for each class k present in a batch, p_k is the mean of z over class k, and
+  p̂_k the same for an augmented view. Nothing is carried across steps.
 - Online prototype equilibrium, OPE (Sec. 4.1, Eq. 3-5): a SimCLR-style contrast over the
   2K L2-normalised prototypes of the two views (`prototype_contrast_loss`), on the stream
-  batch and on a memory batch, summed.
-- Adaptive prototypical feedback, APF (Sec. 4.2, Eq. 6): μ_k = ½(p_k + p̂_k) of the latest
-  memory batch; π_ij = softmax over pairs of 1/‖μ_i − μ_j‖ (`pair_probabilities`). Of the
-  memory batch of size b, ⌊b·r⌋ samples get in-batch mixup, the other slots are shared among
-  class pairs by π (`allocate_pairs`) and filled with mixes of buffer samples of the two
-  classes (`mix`), so the classes the prototypes find most confusable are rehearsed most.
-- Loss (Sec. 4.3, Eq. 8; code): experience 1: CE on the augmented stream batch + L_INS +
-  L_OPE; afterwards CE on the APF memory batch only (mixed labels) + L_INS + L_OPE. L_INS is
-  OCM's instance-wise contrast (Guo et al., ICML 2022) over rotation pseudo-classes, as in the
-  code (`supervised_nt_xent`, `rotation_views`).
-- Memory: a reservoir buffer of `buffer_size` samples updated after every stream batch;
-  memory batches of min(64, 7 x seen classes) samples (code defaults).
-- Adam, lr 5e-4, betas (0.9, 0.99), weight decay 1e-4 (code defaults).
+  batch (the unrotated views of the L_INS pass) and on a memory batch, summed.
+- Adaptive prototypical feedback, APF (Sec. 4.2, Eq. 6; modules/APF.py): μ_k = ½(p_k + p̂_k)
+  of the previous step's memory batch; π_ij = softmax over pairs of 1/‖μ_i − μ_j‖
+  (`pair_probabilities`). Of the memory batch of size b, ⌊b·r⌋ samples get in-batch mixup
+  (`inbatch_mixup_lambdas`: the code's kornia 0.6.8 RandomMixUpV2, which mixes a batch at all
+  with probability p and then each sample with probability p), the other slots are shared
+  among class pairs by π (`allocate_pairs`) and filled with mixes of buffer samples of the two
+  classes (`mix`; one mix-or-not draw with probability p per pair, λ ~ Beta(α, α)); a class of
+  μ that has left the buffer since is replaced by a random one of μ still there, as the code.
+  No APF on an experience's first step (train.py:146-160).
+- Loss (Sec. 4.3; train.py:64-123 and 130-224): experience 1: CE on the augmented stream
+  batch + L_INS + L_OPE (memory OPE from the second step); afterwards CE on the augmented APF
+  memory batch only (mixed labels, train.py:200 and 213-216; the stream batch gets no CE)
+  + L_INS (stream and memory) + L_OPE. L_INS is OCM's instance-wise contrast (Guo et al.,
+  ICML 2022) over rotation pseudo-classes, as in the code (`supervised_nt_xent`,
+  `rotation_views`; losses/loss.py:248-304, utils/rotation_transform.py).
+- One optimizer step per stream batch (no repeated memory iterations), then the reservoir
+  update of `buffer_size` samples with the raw stream batch (train.py:119-123, 220-224);
+  memory batches of min(64, 7 x seen classes) samples drawn without replacement (seen
+  classes include the current batch's), whole buffer if smaller (train.py:143-145).
+- Adam, lr 5e-4, betas (0.9, 0.99), weight decay 1e-4 (multi_runs.py:28, main.py:23).
+- Prediction: the linear head's argmax over all classes (train.py:251-263).
 
-Augmentation A (code: random horizontal flip, random grayscale p=0.25, random resized crop
-with scale 0.3-1, aspect 3/4-4/3, as batch affine resampling with reflection padding):
-`strategy.augment=paper` does exactly these as batch tensor ops (grayscale only for 3-channel
-input). Our choice, `augment=auto` (default): `paper` for colour images, `digits` for
-1-channel images: a random resized crop with scale 0.6-1 and no flip (a mirrored digit is
-another shape; grayscale is a no-op on one channel; 0.3 of a 28x28 digit often loses the
-digit). All random draws come from one seeded generator (below).
+Augmentation A (code, train.py:49-57, utils/my_transform.py: random horizontal flip, random
+grayscale p=0.25, random resized crop with scale 0.3-1, aspect 3/4-4/3, its size by rejection
+over 10 trials (`crop_size`), as affine resampling with reflection padding):
+`strategy.augment=paper` does these as batch tensor ops (grayscale only for 3-channel input;
+sizes not rounded to whole pixels). Our choice, `augment=auto` (default): `paper` for colour
+images, `digits` for 1-channel images: a random resized crop with scale 0.6-1 and no flip (a
+mirrored digit is another shape; grayscale is a no-op on one channel; 0.3 of a 28x28 digit
+often loses the digit). The code has no MNIST setting (experiment/dataset.py:9-15 knows
+CIFAR-10/100 and TinyImageNet only). All random draws come from one seeded generator (below).
 
 Our choices, for exactness under DDP (the runner compares every process's state): every
 process all-gathers the stream batch (back into the single-process order) and computes the
@@ -44,10 +55,20 @@ resumed run (which restarts at an experience boundary) repeats an uninterrupted 
 Other choices, labelled: the scenario's own train_transform is not applied (OnPro has its own
 A and stores raw samples, as the code does); `ins_views` can reduce the 16 rotation
 pseudo-classes of the code to 4 (rotations only), 1 (two views only) or 0 (no L_INS) for
-speed; with fewer than two classes in the memory batch every slot gets in-batch mixup; a
-memory batch smaller than b (small buffer) is used as it is; the stream and memory views of
-L_INS go through the network in separate forward passes (the code concatenates them; this
-only matters for BatchNorm backbones).
+speed; `ins_lambda` (the code's λ_s) defaults to 1.0 (the code: 0.5 on CIFAR-10, 1.0
+otherwise); with fewer than two classes in the memory batch (or none of μ's left in the
+buffer) every slot gets in-batch mixup (the code would fail there); a memory batch smaller
+than b (small buffer) is used as it is; the stream and memory views of L_INS go through the
+network in separate forward passes (the code concatenates them; this only matters for
+BatchNorm backbones); full precision (the code uses CUDA autocast); the reservoir is
+Vitter's algorithm R per sample (`ReservoirBuffer`; the code draws one slot per sample from
+[0, n_seen before the batch), a negligible difference).
+
+Measured (split-mnist-5k, online, batch 10, M=200, seeds 0-2): OnPro does not beat replay
+there: the newest classes enter CE only through the reservoir (about a quarter of the buffer
+by the end of a late experience) and with 80 steps per experience (CIFAR-10 in the paper:
+1,000) their logits do not catch up with the old ones before the experience ends (see
+tests/test_onpro_behaviour.py).
 """
 
 from __future__ import annotations
