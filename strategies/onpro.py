@@ -65,9 +65,9 @@ Vitter's algorithm R per sample (`ReservoirBuffer`; the code draws one slot per 
 [0, n_seen before the batch), a negligible difference).
 
 Measured (split-mnist-5k, online, batch 10, M=200, seeds 0-2): OnPro does not beat replay
-there: the newest classes enter CE only through the reservoir (about a quarter of the buffer
-by the end of a late experience) and with 80 steps per experience (CIFAR-10 in the paper:
-1,000) their logits do not catch up with the old ones before the experience ends (see
+there: the newest classes enter CE only through the reservoir (a fifth to a quarter of the
+buffer by the end of a late experience) and with 80 steps per experience (CIFAR-10 in the
+paper: 1,000) their logits do not catch up with the old ones before the experience ends (see
 tests/test_onpro_behaviour.py).
 """
 
