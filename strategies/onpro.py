@@ -2,34 +2,45 @@
 
 Online class-incremental learning, one pass over the stream in small batches (run it with
 `scenario.online=true scenario.batch_size=10`). Per stream batch (Sec. 3-4 of the paper, and
-the loss assembly of the authors' code, weilllllls/OnPro):
+the authors' code, weilllllls/OnPro, read at commit a92f8ae; paths below are in that repo):
 
-- Online prototypes (Sec. 4.1): z = normalize(g(f(x))) with a linear projection g; for each
-  class k present in a batch, p_k is the mean of z over class k, and p̂_k the same for an
-  augmented view. Nothing is carried across steps.
+- Online prototypes (Sec. 4.1; modules/OPE.py): z = normalize(g(f(x))) with a linear
+  projection g; for each class k present in a batch, p_k is the mean of z over class k, and
+  p̂_k the same for an augmented view. Nothing is carried across steps.
 - Online prototype equilibrium, OPE (Sec. 4.1, Eq. 3-5): a SimCLR-style contrast over the
   2K L2-normalised prototypes of the two views (`prototype_contrast_loss`), on the stream
-  batch and on a memory batch, summed.
-- Adaptive prototypical feedback, APF (Sec. 4.2, Eq. 6): μ_k = ½(p_k + p̂_k) of the latest
-  memory batch; π_ij = softmax over pairs of 1/‖μ_i − μ_j‖ (`pair_probabilities`). Of the
-  memory batch of size b, ⌊b·r⌋ samples get in-batch mixup, the other slots are shared among
-  class pairs by π (`allocate_pairs`) and filled with mixes of buffer samples of the two
-  classes (`mix`), so the classes the prototypes find most confusable are rehearsed most.
-- Loss (Sec. 4.3, Eq. 8; code): experience 1: CE on the augmented stream batch + L_INS +
-  L_OPE; afterwards CE on the APF memory batch only (mixed labels) + L_INS + L_OPE. L_INS is
-  OCM's instance-wise contrast (Guo et al., ICML 2022) over rotation pseudo-classes, as in the
-  code (`supervised_nt_xent`, `rotation_views`).
-- Memory: a reservoir buffer of `buffer_size` samples updated after every stream batch;
-  memory batches of min(64, 7 x seen classes) samples (code defaults).
-- Adam, lr 5e-4, betas (0.9, 0.99), weight decay 1e-4 (code defaults).
+  batch (the unrotated views of the L_INS pass) and on a memory batch, summed.
+- Adaptive prototypical feedback, APF (Sec. 4.2, Eq. 6; modules/APF.py): μ_k = ½(p_k + p̂_k)
+  of the previous step's memory batch; π_ij = softmax over pairs of 1/‖μ_i − μ_j‖
+  (`pair_probabilities`). Of the memory batch of size b, ⌊b·r⌋ samples get in-batch mixup
+  (`inbatch_mixup_lambdas`: the code's kornia 0.6.8 RandomMixUpV2, which mixes a batch at all
+  with probability p and then each sample with probability p), the other slots are shared
+  among class pairs by π (`allocate_pairs`) and filled with mixes of buffer samples of the two
+  classes (`mix`; one mix-or-not draw with probability p per pair, λ ~ Beta(α, α)); a class of
+  μ that has left the buffer since is replaced by a random one of μ still there, as the code.
+  No APF on an experience's first step (train.py:146-160).
+- Loss (Sec. 4.3; train.py:64-123 and 130-224): experience 1: CE on the augmented stream
+  batch + L_INS + L_OPE (memory OPE from the second step); afterwards CE on the augmented APF
+  memory batch only (mixed labels, train.py:200 and 213-216; the stream batch gets no CE)
+  + L_INS (stream and memory) + L_OPE. L_INS is OCM's instance-wise contrast (Guo et al.,
+  ICML 2022) over rotation pseudo-classes, as in the code (`supervised_nt_xent`,
+  `rotation_views`; losses/loss.py:248-304, utils/rotation_transform.py).
+- One optimizer step per stream batch (no repeated memory iterations), then the reservoir
+  update of `buffer_size` samples with the raw stream batch (train.py:119-123, 220-224);
+  memory batches of min(64, 7 x seen classes) samples drawn without replacement (seen
+  classes include the current batch's), whole buffer if smaller (train.py:143-145).
+- Adam, lr 5e-4, betas (0.9, 0.99), weight decay 1e-4 (multi_runs.py:28, main.py:23).
+- Prediction: the linear head's argmax over all classes (train.py:251-263).
 
-Augmentation A (code: random horizontal flip, random grayscale p=0.25, random resized crop
-with scale 0.3-1, aspect 3/4-4/3, as batch affine resampling with reflection padding):
-`strategy.augment=paper` does exactly these as batch tensor ops (grayscale only for 3-channel
-input). Our choice, `augment=auto` (default): `paper` for colour images, `digits` for
-1-channel images: a random resized crop with scale 0.6-1 and no flip (a mirrored digit is
-another shape; grayscale is a no-op on one channel; 0.3 of a 28x28 digit often loses the
-digit). All random draws come from one seeded generator (below).
+Augmentation A (code, train.py:49-57, utils/my_transform.py: random horizontal flip, random
+grayscale p=0.25, random resized crop with scale 0.3-1, aspect 3/4-4/3, its size by rejection
+over 10 trials (`crop_size`), as affine resampling with reflection padding):
+`strategy.augment=paper` does these as batch tensor ops (grayscale only for 3-channel input;
+sizes not rounded to whole pixels). Our choice, `augment=auto` (default): `paper` for colour
+images, `digits` for 1-channel images: a random resized crop with scale 0.6-1 and no flip (a
+mirrored digit is another shape; grayscale is a no-op on one channel; 0.3 of a 28x28 digit
+often loses the digit). The code has no MNIST setting (experiment/dataset.py:9-15 knows
+CIFAR-10/100 and TinyImageNet only). All random draws come from one seeded generator (below).
 
 Our choices, for exactness under DDP (the runner compares every process's state): every
 process all-gathers the stream batch (back into the single-process order) and computes the
@@ -44,10 +55,20 @@ resumed run (which restarts at an experience boundary) repeats an uninterrupted 
 Other choices, labelled: the scenario's own train_transform is not applied (OnPro has its own
 A and stores raw samples, as the code does); `ins_views` can reduce the 16 rotation
 pseudo-classes of the code to 4 (rotations only), 1 (two views only) or 0 (no L_INS) for
-speed; with fewer than two classes in the memory batch every slot gets in-batch mixup; a
-memory batch smaller than b (small buffer) is used as it is; the stream and memory views of
-L_INS go through the network in separate forward passes (the code concatenates them; this
-only matters for BatchNorm backbones).
+speed; `ins_lambda` (the code's λ_s) defaults to 1.0 (the code: 0.5 on CIFAR-10, 1.0
+otherwise); with fewer than two classes in the memory batch (or none of μ's left in the
+buffer) every slot gets in-batch mixup (the code would fail there); a memory batch smaller
+than b (small buffer) is used as it is; the stream and memory views of L_INS go through the
+network in separate forward passes (the code concatenates them; this only matters for
+BatchNorm backbones); full precision (the code uses CUDA autocast); the reservoir is
+Vitter's algorithm R per sample (`ReservoirBuffer`; the code draws one slot per sample from
+[0, n_seen before the batch), a negligible difference).
+
+Measured (split-mnist-5k, online, batch 10, M=200, seeds 0-2): OnPro does not beat replay
+there: the newest classes enter CE only through the reservoir (a fifth to a quarter of the
+buffer by the end of a late experience) and with 80 steps per experience (CIFAR-10 in the
+paper: 1,000) their logits do not catch up with the old ones before the experience ends (see
+tests/test_onpro_behaviour.py).
 """
 
 from __future__ import annotations
@@ -194,6 +215,29 @@ def rotation_views(x: torch.Tensor, n_views: int) -> torch.Tensor:
     return torch.cat([x, x.rot90(2, (2, 3)), x.rot90(1, (2, 3)), x.rot90(3, (2, 3))])
 
 
+CROP_TRIALS = 10  # the code draws 10 crop-size trials per image (RandomResizedCropLayer)
+
+
+def crop_size(area: torch.Tensor, ratio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random-resized-crop size by rejection, as the code: (n, T) trials of relative `area` and
+    aspect `ratio` give width sqrt(area·ratio) and height sqrt(area/ratio) (fractions of the
+    image side); each image takes its first trial that fits in the image (both ≤ 1), and the
+    whole image (1, 1) if none does. Returns (width, height), each (n,).
+
+    The code pools the N·10 trials of a batch and hands the first N that fit to the N images in
+    order (the same distribution while at least N fit) and rounds sizes to whole pixels; ours
+    keeps them continuous.
+    """
+    w, h = (area * ratio).sqrt(), (area / ratio).sqrt()
+    fits = (w <= 1) & (h <= 1)
+    first = fits.to(torch.int8).argmax(1, keepdim=True)  # first fitting trial (0 if none)
+    any_fit = fits.any(1)
+    one = torch.ones((), dtype=w.dtype)
+    width = torch.where(any_fit, w.gather(1, first).squeeze(1), one)
+    height = torch.where(any_fit, h.gather(1, first).squeeze(1), one)
+    return width, height
+
+
 def augment(
     x: torch.Tensor,
     generator: torch.Generator,
@@ -202,21 +246,22 @@ def augment(
     gray_p: float,
 ) -> torch.Tensor:
     """The view A(x) as batch ops: optional random grayscale (3 channels, luminance weights),
-    random horizontal flip and random resized crop (area `scale`, aspect 3/4-4/3), the crop and
-    flip as one affine resampling with reflection padding. Parameters drawn on the CPU from
-    `generator`, so the result does not depend on the device."""
+    random horizontal flip and random resized crop (area `scale`, aspect 3/4-4/3, size by
+    `crop_size`), the crop and flip as one affine resampling with reflection padding (the
+    code's layers use the same affine grids). Parameters drawn on the CPU from `generator`, so
+    the result does not depend on the device."""
     n, c = x.shape[:2]
-    u = torch.rand(n, 5, generator=generator, dtype=torch.float64)
+    u = torch.rand(n, 3, generator=generator, dtype=torch.float64)
     if c == 3 and gray_p > 0:
         weights = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype)
         gray = (x * weights.view(1, 3, 1, 1)).sum(1, keepdim=True).expand_as(x)
         x = torch.where((u[:, 0] < gray_p).to(x.device).view(n, 1, 1, 1), gray, x)
-    area = scale[0] + (scale[1] - scale[0]) * u[:, 1]
-    log_r = math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * u[:, 2]
-    sw = (area * log_r.exp()).sqrt().clamp(max=1.0)  # crop width / image width
-    sh = (area / log_r.exp()).sqrt().clamp(max=1.0)
-    cx = (1 - sw) * (2 * u[:, 3] - 1)  # crop centre in [-1, 1] coordinates, inside the image
-    cy = (1 - sh) * (2 * u[:, 4] - 1)
+    t = torch.rand(n, 2 * CROP_TRIALS, generator=generator, dtype=torch.float64)
+    area = scale[0] + (scale[1] - scale[0]) * t[:, :CROP_TRIALS]
+    log_r = math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * t[:, CROP_TRIALS:]
+    sw, sh = crop_size(area, log_r.exp())  # crop width, height / image width, height
+    cx = (1 - sw) * (2 * u[:, 1] - 1)  # crop centre in [-1, 1] coordinates, inside the image
+    cy = (1 - sh) * (2 * u[:, 2] - 1)
     sign = torch.ones(n, dtype=torch.float64)
     if hflip:
         sign = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0).double()
@@ -225,6 +270,22 @@ def augment(
     theta[:, 1, 1], theta[:, 1, 2] = sh, cy
     grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, padding_mode="reflection", align_corners=False)
+
+
+def inbatch_mixup_lambdas(
+    n: int, p: float, lower: float, upper: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(partner, λ) of the code's in-batch mixup (kornia 0.6.8 RandomMixUpV2(p, (lower, upper)),
+    the version its requirements.txt pins): sample i is mixed with sample partner[i] (a random
+    permutation) as (1 − λ_i) x_i + λ_i x_partner[i]. kornia passes p twice: as the probability
+    of mixing the batch at all (one draw per batch) and as the per-sample probability inside
+    it, so λ_i ~ U[lower, upper] with probability p² per sample, else 0, and with probability
+    1 − p no sample of the batch is mixed."""
+    partner = torch.randperm(n, generator=generator)
+    batch_on = float(torch.rand((), generator=generator)) < p
+    lam = lower + (upper - lower) * torch.rand(n, generator=generator)
+    on = (torch.rand(n, generator=generator) < p) & batch_on
+    return partner, torch.where(on, lam, torch.zeros(()))
 
 
 def gather_global_batch(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -394,28 +455,38 @@ class OnPro(Strategy):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """APF memory batch (x, ya, yb, λ) from the memory batch and the prototypes μ."""
         p, g = self.params, self._gen
+        assert self.buffer.y is not None and self.buffer.x is not None
         b = len(mx)
-        n_base = b if len(classes) < 2 else int(b * p.mixup_base_rate)
+        buf_y = self.buffer.y[: len(self.buffer)]
+        # buffer rows of each class of μ; μ comes from the previous step's memory batch, and
+        # the reservoir update since may have removed a class from the buffer
+        members = [(buf_y == c).nonzero().flatten() for c in classes.tolist()]
+        present = [k for k, m in enumerate(members) if len(m)]
+        n_base = b if len(classes) < 2 or not present else int(b * p.mixup_base_rate)
         # in-batch mixup of n_base memory samples (the code's kornia RandomMixUpV2)
         pick = torch.randperm(b, generator=g)[:n_base]
         bx, by = mx[pick], my[pick]
-        partner = torch.randperm(n_base, generator=g)
-        lam = p.mixup_lower + (p.mixup_upper - p.mixup_lower) * torch.rand(n_base, generator=g)
-        lam = torch.where(torch.rand(n_base, generator=g) < p.mixup_p, lam, torch.zeros(()))
+        partner, lam = inbatch_mixup_lambdas(n_base, p.mixup_p, p.mixup_lower, p.mixup_upper, g)
         xs, yas, ybs, lams = [mix(bx, bx[partner], lam)], [by], [by[partner]], [lam]
         n_pairs = b - n_base
         if n_pairs:
             pairs, probs = pair_probabilities(mu.detach().double().cpu())
             counts = allocate_pairs(probs, n_pairs, g)
-            assert self.buffer.y is not None and self.buffer.x is not None
-            buf_y = self.buffer.y[: len(self.buffer)]
             rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=g)))
-            for (i, j), c in zip(pairs.tolist(), counts.tolist(), strict=True):
+            for pair, c in zip(pairs.tolist(), counts.tolist(), strict=True):
                 if c == 0:
                     continue
-                members = [(buf_y == classes[k]).nonzero().flatten() for k in (i, j)]
-                # a memory-batch class is always in the buffer it was drawn from
-                sel = [m[torch.randint(len(m), (c,), generator=g)] for m in members]
+                # a class no longer in the buffer is replaced by a random class of μ that is
+                # (the code: APF.make_mix_pair), labels included
+                i, j = (
+                    k
+                    if len(members[k])
+                    else present[int(torch.randint(len(present), (), generator=g))]
+                    for k in pair
+                )
+                sel = [
+                    members[k][torch.randint(len(members[k]), (c,), generator=g)] for k in (i, j)
+                ]
                 if float(torch.rand((), generator=g)) < p.mixup_p:  # one draw per pair
                     lam = torch.from_numpy(rng.beta(p.mixup_alpha, p.mixup_alpha, c)).float()
                 else:

@@ -9,7 +9,9 @@ from strategies.onpro import (
     allocate_pairs,
     augment,
     class_prototypes,
+    crop_size,
     gather_global_batch,
+    inbatch_mixup_lambdas,
     mix,
     mixup_cross_entropy,
     pair_probabilities,
@@ -161,6 +163,42 @@ def test_augment_grayscale_channels_equal():
     assert torch.allclose(out[:, 0], out[:, 1]) and torch.allclose(out[:, 1], out[:, 2])
 
 
+def test_crop_size_takes_first_fitting_trial_else_whole_image():
+    # trials: (area, ratio) -> (w, h) = (sqrt(a r), sqrt(a / r))
+    area = torch.tensor(
+        [[1.0, 0.36, 0.25], [0.64, 0.49, 0.25], [1.0, 1.0, 0.9]], dtype=torch.float64
+    )
+    ratio = torch.tensor([[4 / 3, 1.0, 1.0], [1.0, 1.0, 1.0], [4 / 3, 3 / 4, 4 / 3]])
+    w, h = crop_size(area, ratio.double())
+    # row 0: trial 0 is 1.155 wide (rejected), trial 1 fits: 0.6 x 0.6
+    # row 1: trial 0 fits: 0.8 x 0.8; row 2: no trial fits: the whole image
+    assert w.tolist() == pytest.approx([0.6, 0.8, 1.0])
+    assert h.tolist() == pytest.approx([0.6, 0.8, 1.0])
+
+
+def test_crop_size_never_exceeds_the_image():
+    g = torch.Generator().manual_seed(0)
+    area = 0.3 + 0.7 * torch.rand(500, 10, generator=g, dtype=torch.float64)
+    ratio = (math.log(3 / 4) + math.log(16 / 9) * torch.rand(500, 10, generator=g)).exp()
+    w, h = crop_size(area, ratio.double())
+    assert bool((w <= 1).all() and (h <= 1).all() and (w * h >= 0.3 - 1e-9).all())
+
+
+def test_inbatch_mixup_lambdas_gate_batch_then_samples():
+    g = torch.Generator().manual_seed(0)
+    partner, lam = inbatch_mixup_lambdas(6, 1.0, 0.2, 0.4, g)
+    assert sorted(partner.tolist()) == list(range(6))
+    assert bool(((lam >= 0.2) & (lam <= 0.4)).all())  # p = 1: every sample mixed
+    assert not inbatch_mixup_lambdas(6, 0.0, 0.2, 0.4, g)[1].any()  # p = 0: none
+    # p = 0.6 (kornia 0.6.8 semantics): a batch is mixed at all with probability 0.6, and
+    # inside it each sample with probability 0.6, so 0.36 of all samples
+    batches = [inbatch_mixup_lambdas(50, 0.6, 0.0, 0.6, g)[1] > 0 for _ in range(2000)]
+    untouched = sum(not b.any() for b in batches) / len(batches)
+    mixed = sum(int(b.sum()) for b in batches) / (50 * len(batches))
+    assert untouched == pytest.approx(0.4, abs=0.04)
+    assert mixed == pytest.approx(0.36, abs=0.02)
+
+
 def test_gather_is_identity_outside_ddp():
     x, y = torch.randn(3, 2), torch.arange(3)
     gx, gy = gather_global_batch(x, y)
@@ -217,6 +255,27 @@ def test_apf_batch_shapes_and_labels():
         20 - n_base
     )
     assert bool(((lam >= 0) & (lam <= 1)).all())
+
+
+def test_apf_replaces_a_class_that_left_the_buffer():
+    # μ knows classes 0-3, the buffer holds only 0, 2 and 3 now: the confusable pair (0, 1)
+    # is rehearsed with a random class of μ still in the buffer in place of 1 (as the code)
+    from scenarios.base import Experience
+
+    m = _strategy("strategy.buffer_size=30", "strategy.ins_views=0")
+    m.before_experience(Experience(1, [2, 3], None, None))
+    y = torch.tensor([0, 2, 3] * 10)
+    x = y.float().view(-1, 1, 1, 1).expand(30, 1, 8, 8).clone()  # pixels = label
+    m.buffer.add(x, y, torch.Generator().manual_seed(0))
+    mu = torch.eye(4)
+    mu[1] = mu[0] + 0.01
+    ax, ya, yb, lam = m._apf(x[:20], y[:20], torch.arange(4), mu)
+    n_base = int(20 * m.params.mixup_base_rate)
+    assert ya[n_base:].tolist() == [0] * (20 - n_base)
+    assert set(yb[n_base:].tolist()) <= {0, 2, 3} and len(set(yb[n_base:].tolist())) == 1
+    # the mixed pixels match the labels they carry
+    expect = (1 - lam) * ya.float() + lam * yb.float()
+    assert torch.allclose(ax[:, 0, 0, 0], expect, atol=1e-6)
 
 
 @pytest.mark.parametrize(

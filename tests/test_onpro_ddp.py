@@ -8,8 +8,6 @@ import pytest
 from test_ddp import _run
 
 ONPRO = [
-    "--strategy",
-    "onpro",
     "scenario.online=true",
     "scenario.batch_size=10",
     "strategy.buffer_size=100",
@@ -22,7 +20,9 @@ ONPRO = [
 def test_onpro_two_processes_match_one(tmp_path, monkeypatch):
     import test_ddp
 
-    base = ["--scenario", "split-digits", "seed=2", "trainer.accelerator=cpu"]
+    # options first: argparse takes the key=value overrides as one positional run
+    base = ["--strategy", "onpro", "--scenario", "split-digits", "seed=2"]
+    base += ["trainer.accelerator=cpu"]
     base += ["trainer.progress_bar=false", *ONPRO]
     monkeypatch.setattr(test_ddp, "ARGS", base)
     ddp = _run(tmp_path / "ddp", "trainer.devices=2", "trainer.strategy=ddp")
