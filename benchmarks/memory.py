@@ -10,11 +10,14 @@ Each run is a fresh Python process (`clbench run`, so earlier runs leave no allo
 behind) on `permuted-mnist-5k` with `--experiences` experiences (default 10: the buffer
 fills from every one of them). The record's `costs.experience_memory_mb` gives the
 resident memory (current RSS, /proc/self/statm) after each experience; the peak (ru_maxrss)
-is no use here, as building the stream's data peaks above everything that follows.
-Growth = RSS after the last experience - RSS after the first; the buffer's own size is
-buffer_size x (784 float32 pixels + an int64 label). Target: growth - buffer <= 10% of the
-RSS after the first experience (what the run holds by then: interpreter, torch, the data,
-the model). `finetune` (no buffer) is the reference for growth that is not the buffer's.
+is no use here, as building the stream's data rss above everything that follows.
+Growth = RSS after the last experience - RSS after the first. Target: growth beyond the
+buffer <= 10% of the RSS after the first experience (what the run holds by then:
+interpreter, torch, the data, the model). clbench's buffer is allocated at its full size,
+buffer_size x (784 float32 pixels + an int64 label), when it is first filled (after
+experience 1), so it is already inside the first figure: the whole growth counts as excess
+(nothing is subtracted). `finetune` (no buffer) is the reference for growth that is not the
+buffer's.
 """
 
 from __future__ import annotations
@@ -71,15 +74,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for strategy, buffer in [("finetune", 0)] + [("replay", b) for b in args.buffers]:
             record = run_once(strategy, buffer, args.experiences, Path(tmp))
-            peaks = record["costs"]["experience_memory_mb"]
+            rss = record["costs"]["experience_memory_mb"]
             buffer_mb = buffer * SAMPLE_BYTES / 2**20
-            growth = peaks[-1] - peaks[0]
-            excess = growth - buffer_mb
+            growth = rss[-1] - rss[0]
+            excess = growth  # the buffer is already allocated after experience 1
             print(
-                f"{strategy:9} {buffer:>6} {buffer_mb:>9.1f} {peaks[0]:>10.1f} {peaks[-1]:>9.1f} "
-                f"{growth:>7.1f} {excess:>7.1f} {100 * excess / peaks[0]:>7.1f}%"
+                f"{strategy:9} {buffer:>6} {buffer_mb:>9.1f} {rss[0]:>10.1f} {rss[-1]:>9.1f} "
+                f"{growth:>7.1f} {excess:>7.1f} {100 * excess / rss[0]:>7.1f}%"
             )
-    print("target: excess (growth beyond the buffer) <= 10% of the RSS after experience 1")
+    print(
+        "target: growth beyond the buffer (here all growth: it is allocated after experience 1) <= 10% of the RSS after experience 1"
+    )
 
 
 if __name__ == "__main__":
