@@ -53,7 +53,7 @@ class Strategy(L.LightningModule):
             raise ClbenchError(
                 f"unknown train.optimizer '{cfg.train.optimizer}'; valid: {', '.join(OPTIMIZERS)}"
             )
-        self._nonfinite = torch.zeros((), dtype=torch.bool)
+        self._last_loss: torch.Tensor | None = None
         # The scenario's training augmentation, applied to whole batches on the device.
         self._augment = batch_transform(scenario.info.get("train_transform", "none"))
         # train.schedule: the LR over the stream, and the infinite schedule's T_ann weights
@@ -123,15 +123,24 @@ class Strategy(L.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch[0], batch[1]
         loss = self.loss(x, y)
-        # Flag a non-finite loss without a host-device sync per step; checked once per epoch.
-        self._nonfinite = self._nonfinite.to(loss.device) | ~torch.isfinite(loss.detach())
-        # self.log costs about 1 ms a call; log at the logger's interval only
-        if batch_idx % self.trainer.log_every_n_steps == 0:
-            self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        self.track_loss("train/loss", loss, batch_idx)
         return loss
 
+    def track_loss(self, name: str, loss: torch.Tensor, batch_idx: int) -> None:
+        """Keep the loss for the end-of-epoch check and log it at the logger's interval
+        (`self.log` costs about 1 ms a call: not on every step)."""
+        self._last_loss = loss.detach()
+        if batch_idx % self.trainer.log_every_n_steps == 0:
+            self.log(name, loss, on_step=True, on_epoch=False, prog_bar=True)
+
     def on_train_epoch_end(self) -> None:
-        if bool(self._nonfinite):
+        # Once per epoch, not per step (no host-device sync in the loop): a NaN or infinite
+        # loss leaves non-finite weights behind, so the last loss and the weights show it.
+        last = self._last_loss
+        weights_ok = all(
+            bool(torch.isfinite(p).all()) for p in self.parameters() if p.requires_grad
+        )
+        if not weights_ok or (last is not None and not bool(torch.isfinite(last))):
             raise ClbenchError(
                 f"training loss became NaN or infinite (epoch {self.current_epoch}); "
                 "lower train.lr or check the data"

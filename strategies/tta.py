@@ -95,8 +95,7 @@ class TestTimeAdaptation(Strategy):
         if not bool(self.adapting):
             return super().training_step(batch, batch_idx)
         loss = self.adapt_step(batch[0])
-        self._nonfinite = self._nonfinite.to(loss.device) | ~torch.isfinite(loss.detach())
-        self.log("adapt/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        self.track_loss("adapt/loss", loss, batch_idx)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

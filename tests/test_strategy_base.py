@@ -1,7 +1,8 @@
-"""The strategy base class: the scenario's batch augmentation runs on training batches only."""
+"""The strategy base class: batch augmentation on training batches only; divergence stops a run."""
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 from conftest import quick_cfg
 
@@ -36,3 +37,19 @@ def test_no_transform_named_means_none(tmp_path):
     model._trainer = SimpleNamespace(training=True)
     x = torch.randn(3, 1, 4, 4)
     assert torch.equal(model.on_after_batch_transfer([x, torch.zeros(3)], 0)[0], x)
+
+
+def test_a_diverging_run_stops_with_one_line(results_dir):
+    from clbench.errors import ClbenchError
+    from clbench.runner import run
+
+    cfg = quick_cfg(
+        "finetune",
+        "split-digits",
+        results_dir,
+        "train.lr=1e30",
+        "train.epochs=1",
+        "scenario.n_experiences=2",
+    )
+    with pytest.raises(ClbenchError, match="NaN or infinite"):
+        run(cfg)
