@@ -346,8 +346,6 @@ def _run(
             checkpoint.set_rng_state(rng)
 
         target_check = TargetCheck(check_during_training)
-        if target is not None:
-            trainer.callbacks.append(target_check)
 
         # Online protocol (scenario.online=true): one pass over each experience in small batches.
         online = scenario.info.get("online")
@@ -378,6 +376,10 @@ def _run(
 
         for exp in experiences[len(progress["rows"]) :]:
             target_check.enabled = exp.index == len(experiences) - 1
+            if target_check.enabled and target is not None:
+                # attached for the last experience only: Lightning calls every hook of every
+                # callback on every step
+                trainer.callbacks.append(target_check)
             t_exp = perf_counter()
             model.start_experience(exp.index)
             model.before_experience(exp)

@@ -302,7 +302,7 @@ class AnnealForEvaluation(Callback):
             }
             sch.saved_at = sch.experience if sch.experience is not None else -1
         # logging costs about 1 ms a call: at the logger's interval only
-        if self._log_lr and i % trainer.log_every_n_steps == 0:
+        if self._log_lr and (trainer.global_step + 1) % trainer.log_every_n_steps == 0:
             lr = trainer.optimizers[0].param_groups[0]["lr"]
             pl_module.log("train/lr", lr, on_step=True, on_epoch=False)
 

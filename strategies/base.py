@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from clbench.backbones import build_backbone
 from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
-from clbench.schedules import AnnealForEvaluation, LRSchedule
+from clbench.schedules import AnnealForEvaluation, LRSchedule, is_trivial
 from scenarios.base import Experience, Scenario
 from scenarios.imagedata import batch_transform
 
@@ -130,7 +130,8 @@ class Strategy(L.LightningModule):
         """Keep the loss for the end-of-epoch check and log it at the logger's interval
         (`self.log` costs about 1 ms a call: not on every step)."""
         self._last_loss = loss.detach()
-        if batch_idx % self.trainer.log_every_n_steps == 0:
+        # the steps Lightning's logger writes (it writes after (step + 1) % n == 0)
+        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self.log(name, loss, on_step=True, on_epoch=False, prog_bar=True)
 
     def on_train_epoch_end(self) -> None:
@@ -158,4 +159,9 @@ class Strategy(L.LightningModule):
         }
 
     def configure_callbacks(self) -> list[Any]:
-        return [AnnealForEvaluation(self.lr_schedule)]
+        # Lightning calls every hook of every callback on every step: attach only what is used
+        return (
+            []
+            if is_trivial(self.lr_schedule.train_cfg)
+            else [AnnealForEvaluation(self.lr_schedule)]
+        )
