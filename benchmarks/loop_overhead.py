@@ -28,9 +28,9 @@ per repeat; the median of the repeats is reported.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
-import sys
 import tempfile
 import time
 import warnings
@@ -97,10 +97,13 @@ def bare_rate(cfg: Any) -> float:
 
 
 def write_cifar10(root: Path, per_class: int) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.fake_data import write_cifar10 as write  # the exact on-disk format
-
-    write(root, per_class_train=per_class, per_class_test=max(1, per_class // 10))
+    # the tests' writer of the exact on-disk format (tests/ is not an installed package)
+    path = Path(__file__).resolve().parents[1] / "tests" / "fake_data.py"
+    spec = importlib.util.spec_from_file_location("clbench_fake_data", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.write_cifar10(root, per_class_train=per_class, per_class_test=max(1, per_class // 10))
 
 
 def main() -> None:

@@ -105,13 +105,19 @@ def evaluate(
     model: Strategy, experiences: list[Experience], device: torch.device, batch_size: int
 ) -> tuple[list[float], list[int]]:
     """Accuracy on each test experience, and its size. Under DDP each process scores a
-    disjoint shard and the counts are summed, so every test sample counts exactly once."""
+    disjoint shard and the counts are summed, so every test sample counts exactly once.
+    Experiences that share one test set (e.g. CORe50's) are scored once."""
     world, rank = _dist()
     was_training = model.training
     model.eval()
     model.to(device)
     counts = torch.zeros(2, len(experiences), dtype=torch.float64)
+    scored: dict[int, int] = {}  # id of a test set -> the column that scored it
     for j, exp in enumerate(experiences):
+        first = scored.setdefault(id(exp.test), j)
+        if first != j:
+            counts[:, j] = counts[:, first]
+            continue
         x, y = exp.test.tensors[0][rank::world], exp.test.tensors[1][rank::world]
         for s in range(0, len(x), batch_size):
             pred = model.predict(x[s : s + batch_size].to(device)).cpu()

@@ -5,8 +5,8 @@ Files, as Avalanche's CORe50Dataset lays them out under `<data.root>/core50/`:
 `batches_filelists/NI_inc/run<r>/{train_batch_00..07_filelist.txt, test_filelist.txt}`
 (lines `s11/o1/C_11_01_000.png 0`). The 8 training sessions are the run's 8 batches; the test
 set is the standard one (sessions 3, 7 and 10), the same for every experience: each test
-experience holds the same tensor and `info["shared_test_set"]=True` tells the runner that one
-evaluation per row would do (it evaluates each column today: 8x the work, same numbers).
+experience holds the same TensorDataset, which the runner's evaluation scores once per row
+(not 8 times).
 50 object classes, or 10 categories (label // 5) with `scenario.object_level=false`.
 `scenario.frame_stride=k` keeps every k-th image of each list (our choice, to fit memory:
 the full stream is about 8 GB of uint8 images, 4x that as float32).

@@ -114,3 +114,25 @@ def test_online_protocol_is_one_pass_in_small_batches(results_dir):
     ).record
     assert rec["costs"]["train_samples"] == 1797 - 360  # every training digit exactly once
     assert rec["config"]["scenario"]["online"] is True
+
+
+def test_experiences_sharing_a_test_set_are_scored_once():
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from clbench.runner import evaluate
+    from scenarios.base import Experience
+
+    class Counting(torch.nn.Module):
+        calls = 0
+
+        def predict(self, x):
+            Counting.calls += 1
+            return torch.zeros(len(x), dtype=torch.long)
+
+    shared = TensorDataset(torch.zeros(4, 1), torch.tensor([0, 0, 1, 1]))
+    other = TensorDataset(torch.zeros(2, 1), torch.tensor([0, 1]))
+    exps = [Experience(i, [0, 1], other, t) for i, t in enumerate([shared, other, shared])]
+    acc, sizes = evaluate(Counting(), exps, torch.device("cpu"), batch_size=10)
+    assert Counting.calls == 2
+    assert acc == [0.5, 0.5, 0.5] and sizes == [4, 2, 4]
