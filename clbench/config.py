@@ -77,7 +77,9 @@ class TrainerConfig:
     devices: Any = 1
     strategy: str = "auto"  # e.g. ddp
     num_nodes: int = 1
-    precision: str = "32-true"
+    precision: str = "32-true"  # e.g. bf16-mixed: bf16 autocast on GPUs that have it
+    compile: bool = False  # torch.compile the backbone (in place: same state_dict keys)
+    channels_last: bool = False  # backbone weights and 4-d training batches in NHWC
     progress_bar: bool = True
     log_every_n_steps: int = 50  # Lightning's default; each logged step costs ~1 ms
 

@@ -58,6 +58,12 @@ class Strategy(L.LightningModule):
         self._augment = batch_transform(scenario.info.get("train_transform", "none"))
         # train.schedule: the LR over the stream, and the infinite schedule's T_ann weights
         self.lr_schedule = LRSchedule(cfg.train)
+        # GPU speed options (trainer.*): memory format, then compilation
+        self._channels_last = bool(cfg.trainer.get("channels_last", False))
+        if self._channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
+        if cfg.trainer.get("compile", False):
+            self.backbone.compile()
 
     # -- LR schedule over the stream (runner-facing; see clbench/schedules.py) ----------------
     def step_plan(self, experiences: list[Experience], batch_size: int, epochs: int) -> list[int]:
@@ -117,7 +123,10 @@ class Strategy(L.LightningModule):
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if self.trainer.training:
-            batch = [self._augment(batch[0], None), *batch[1:]]
+            x = self._augment(batch[0], None)
+            if self._channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            batch = [x, *batch[1:]]
         return batch
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:

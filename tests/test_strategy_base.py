@@ -53,3 +53,25 @@ def test_a_diverging_run_stops_with_one_line(results_dir):
     )
     with pytest.raises(ClbenchError, match="NaN or infinite"):
         run(cfg)
+
+
+def test_gpu_speed_options_channels_last_and_compile(tmp_path):
+    cfg = quick_cfg(
+        "finetune",
+        "split-digits",
+        tmp_path,
+        "backbone.name=convnet",
+        "trainer.channels_last=true",
+        "trainer.compile=true",
+    )
+    scenario = SimpleNamespace(input_shape=(1, 8, 8), num_classes=2, info={})
+    model = Finetune(cfg, scenario)
+    conv = [m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d)][1]  # C > 1
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.weight.is_contiguous()  # really NHWC, not a no-op
+    assert model.backbone._compiled_call_impl is not None  # compiled in place
+    assert all(not k.startswith("_orig_mod") for k in model.state_dict())  # same keys
+    model._trainer = SimpleNamespace(training=True)
+    x = torch.randn(3, 8, 8, 8)
+    out = model.on_after_batch_transfer([x, torch.zeros(3)], 0)[0]
+    assert out.is_contiguous(memory_format=torch.channels_last) and torch.equal(out, x)
