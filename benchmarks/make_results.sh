@@ -2,10 +2,11 @@
 # Measures the committed records (default settings, seeds 0-2) and regenerates
 # results/LEADERBOARD.md and its plots. Run from the repository root:
 #   bash benchmarks/make_results.sh            # every block
-#   bash benchmarks/make_results.sh fscil      # one block: split | fscil | permuted | ctta
+#   bash benchmarks/make_results.sh fscil      # one block: split | fscil | permuted | ctta |
+#                                              #   schedules | online
 set -euo pipefail
 run() { clbench run "$@" trainer.accelerator=cpu trainer.progress_bar=false; }
-blocks=("${@:-split fscil permuted ctta}")
+blocks=("${@:-split fscil permuted ctta schedules online}")
 for block in ${blocks[@]}; do
   for seed in 0 1 2; do
     case "$block" in
@@ -13,6 +14,13 @@ for block in ${blocks[@]}; do
       fscil)    for s in nmc teen fscil-tricks fast-slow; do run --strategy "$s" --scenario fscil-mnist-5k "seed=$seed"; done ;;
       permuted) for s in finetune replay powerlaw-replay; do run --strategy "$s" --scenario permuted-mnist-5k "seed=$seed"; done ;;
       ctta)     for s in source tent vdp; do run --strategy "$s" --scenario mnist-5k-c "seed=$seed"; done ;;
+      # LR schedules of one strategy (the constant one is replay's row of the split block)
+      schedules) for sch in cosine repeated-cosine infinite; do
+                   run --strategy replay --scenario split-mnist-5k "train.schedule=$sch" "seed=$seed"; done ;;
+      # the online protocol: one pass in stream batches of 10, the same buffer of 200
+      online)   for s in onpro replay; do
+                  run --strategy "$s" --scenario split-mnist-5k scenario.online=true scenario.batch_size=10 \
+                    strategy.buffer_size=200 "seed=$seed"; done ;;
     esac
   done
 done

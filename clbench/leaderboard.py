@@ -45,9 +45,14 @@ FORMATS = ("md", "csv", "latex")
 
 
 def run_label(record: dict[str, Any]) -> str:
-    """The strategy's name, with a non-constant LR schedule appended: its own row and line."""
-    schedule = record.get("config", {}).get("train", {}).get("schedule", "constant")
-    return record["strategy"] + ("" if schedule == "constant" else f" [{schedule}]")
+    """The strategy's name, with the variants that make a different experiment appended (a
+    non-constant LR schedule, the online protocol): each gets its own row and line."""
+    cfg = record.get("config", {})
+    schedule = cfg.get("train", {}).get("schedule", "constant")
+    tags = [] if schedule == "constant" else [schedule]
+    if cfg.get("scenario", {}).get("online"):
+        tags.append(f"online, batch {cfg['scenario'].get('batch_size')}")
+    return record["strategy"] + (f" [{', '.join(tags)}]" if tags else "")
 
 
 def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:

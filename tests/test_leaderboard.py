@@ -164,3 +164,14 @@ def test_write_plots_returns_files(tmp_path):
     files = write_plots(RECORDS, tmp_path)
     assert len(files) == 2 and all(f.stat().st_size > 1000 for f in files)
     json.dumps([str(f) for f in files])
+
+
+def test_online_runs_and_schedules_get_their_own_rows():
+    base = _rec("replay", 0, 0.8)
+    online = {**_rec("replay", 0, 0.7), "config": {"scenario": {"online": True, "batch_size": 10}}}
+    both = {
+        **_rec("replay", 1, 0.6),
+        "config": {"train": {"schedule": "cosine"}, "scenario": {"online": True, "batch_size": 10}},
+    }
+    labels = runs_frame([base, online, both])["strategy"].tolist()
+    assert labels == ["replay", "replay [online, batch 10]", "replay [cosine, online, batch 10]"]
