@@ -21,8 +21,10 @@ backbone function, same seed), the same batches (one seeded permutation per epoc
 optimizer per experience (as clbench's per-experience fit) and cross-entropy; it times only
 its training loops. clbench's figure is its record's `train_samples_per_s`: stream samples
 over the summed time of Lightning's `fit` calls (set-up, data loading, hooks, logging at
-the log interval; no progress bar). Ratio = clbench / bare (target >= 0.9). Order alternates
-per repeat; the median of the repeats is reported.
+the log interval; no progress bar). Ratio = clbench / bare (target >= 0.9). A third side,
+plain Lightning (a textbook LightningModule, a Trainer and a shuffled DataLoader per
+experience, no logger), shows how much of the gap is Lightning's own per-step cost. Order
+alternates per repeat; the median of the repeats is reported.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 from clbench.backbones import build_backbone
 from clbench.config import compose
@@ -96,6 +100,53 @@ def bare_rate(cfg: Any) -> float:
     return n / elapsed
 
 
+class _Plain(L.LightningModule):
+    """The textbook LightningModule for the same training: model, cross-entropy, SGD."""
+
+    def __init__(self, model: nn.Module, train: Any, augment: Any) -> None:
+        super().__init__()
+        self.model, self.train_cfg, self.augment = model, train, augment
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return F.cross_entropy(self.model(self.augment(batch[0], None)), batch[1])
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        t = self.train_cfg
+        return torch.optim.SGD(
+            self.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay
+        )
+
+
+def lightning_rate(cfg: Any) -> float:
+    """The same training as a plain Lightning user writes it: a Trainer and a shuffled
+    DataLoader (per-sample collation) per experience, no logger, no progress bar. Shows what
+    Lightning itself costs per step, apart from clbench."""
+    torch.manual_seed(cfg.seed)
+    scenario = SCENARIOS.load(cfg.scenario.name).build(cfg.scenario, cfg.data)
+    backbone, dim = build_backbone(cfg.backbone, scenario.input_shape)
+    module = _Plain(
+        nn.Sequential(backbone, nn.Linear(dim, scenario.num_classes)),
+        cfg.train,
+        batch_transform(scenario.info.get("train_transform", "none")),
+    )
+    n, elapsed = 0, 0.0
+    for exp in scenario.experiences():
+        trainer = L.Trainer(
+            max_epochs=cfg.train.epochs,
+            accelerator="cpu",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        loader = DataLoader(exp.train, batch_size=cfg.train.batch_size, shuffle=True)
+        t0 = time.perf_counter()
+        trainer.fit(module, loader)
+        elapsed += time.perf_counter() - t0
+        n += len(exp.train) * cfg.train.epochs
+    return n / elapsed
+
+
 def write_cifar10(root: Path, per_class: int) -> None:
     # the tests' writer of the exact on-disk format (tests/ is not an installed package)
     path = Path(__file__).resolve().parents[1] / "tests" / "fake_data.py"
@@ -126,18 +177,23 @@ def main() -> None:
         for workload in args.workloads:
             cfg = config(workload, str(Path(tmp) / "results"), str(data_root), args.epochs)
             clbench_rate(config(workload, str(Path(tmp) / "results"), str(data_root), 1))  # warm-up
-            rates: dict[str, list[float]] = {"clbench": [], "bare": []}
+            sides = {"clbench": clbench_rate, "bare": bare_rate, "lightning": lightning_rate}
+            rates: dict[str, list[float]] = {side: [] for side in sides}
             for i in range(args.repeats):
-                for side in ["clbench", "bare"] if i % 2 == 0 else ["bare", "clbench"]:
-                    rate = clbench_rate(cfg) if side == "clbench" else bare_rate(cfg)
-                    rates[side].append(rate)
-            c, b = statistics.median(rates["clbench"]), statistics.median(rates["bare"])
+                order = list(sides) if i % 2 == 0 else list(sides)[::-1]
+                for side in order:
+                    rates[side].append(sides[side](cfg))
+            c, b, lt = (statistics.median(rates[s]) for s in sides)
             print(
                 f"{workload:9} ({cfg.scenario.name}, batch {cfg.train.batch_size}, "
                 f"{cfg.train.epochs} epochs): clbench {c:,.0f} samples/s, bare loop {b:,.0f} "
-                f"samples/s, ratio {c / b:.2f} (target >= 0.9; repeats: "
-                f"clbench {[round(r) for r in rates['clbench']]}, bare {[round(r) for r in rates['bare']]})"
+                f"samples/s, ratio {c / b:.2f} (target >= 0.9); plain Lightning {lt:,.0f} "
+                f"samples/s, ratio to bare {lt / b:.2f}; per step: clbench "
+                f"{1e3 * cfg.train.batch_size * (1 / c - 1 / b):+.2f} ms, plain Lightning "
+                f"{1e3 * cfg.train.batch_size * (1 / lt - 1 / b):+.2f} ms over the bare loop"
             )
+            for side, values in rates.items():
+                print(f"    repeats {side}: {[round(r) for r in values]}")
     print(f"load at end {os.getloadavg()[0]:.2f}")
 
 

@@ -147,9 +147,9 @@ class Strategy(L.LightningModule):
         # Once per epoch, not per step (no host-device sync in the loop): a NaN or infinite
         # loss leaves non-finite weights behind, so the last loss and the weights show it.
         last = self._last_loss
-        weights_ok = all(
-            bool(torch.isfinite(p).all()) for p in self.parameters() if p.requires_grad
-        )
+        trained = [p.detach().sum() for p in self.parameters() if p.requires_grad]
+        # one reduction per tensor (a NaN anywhere makes its sum NaN), one sync in all
+        weights_ok = not trained or bool(torch.isfinite(torch.stack(trained)).all())
         if not weights_ok or (last is not None and not bool(torch.isfinite(last))):
             raise ClbenchError(
                 f"training loss became NaN or infinite (epoch {self.current_epoch}); "
