@@ -51,3 +51,30 @@ def test_scenarios_with_committed_results_declare_targets():
     ]:
         cfg = compose("finetune" if scenario != "mnist-5k-c" else "source", scenario, None, QUIET)
         assert cfg.scenario.target_accuracy == target
+
+
+def test_the_last_experience_is_checked_after_every_epoch(results_dir, monkeypatch):
+    import clbench.runner as runner
+
+    calls = []
+    real = runner.evaluate
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "evaluate", counting)
+    overrides = ["train.epochs=3", "scenario.n_experiences=2"]
+    run(
+        quick_cfg(
+            "finetune", "split-digits", results_dir, *overrides, "scenario.target_accuracy=1.0"
+        )
+    )
+    assert len(calls) == 2 + 3  # one row per experience + one check per epoch of the last
+    calls.clear()
+    run(
+        quick_cfg(
+            "finetune", "split-digits", results_dir, *overrides, "scenario.target_accuracy=null"
+        )
+    )
+    assert len(calls) == 2
