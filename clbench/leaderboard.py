@@ -33,6 +33,9 @@ KIND_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("final_novel_accuracy", "final novel acc."),
         ("final_harmonic_mean", "final harmonic mean"),
     ],
+    # online: predicted before adapting on each batch (the CTTA papers' metric); offline:
+    # after adapting on the whole domain (1 - A[i][i])
+    "ctta": [("online_mean_error", "online mean error"), ("mean_error", "mean error")],
 }
 COSTS = [("wall_time_s", "wall time (s)"), ("train_samples_per_s", "train samples/s")]
 # The cost view: (runs_frame column, title)

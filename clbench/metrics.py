@@ -131,11 +131,34 @@ def kind_metrics(kind: str, acc: Sequence[Sequence[float]], sizes: Sequence[floa
 
 
 def ctta_metrics(acc: Sequence[Sequence[float]], sizes: Sequence[float]) -> dict:
-    """CTTA: the error on each domain when the stream reaches it (after the strategy has
-    adapted on that domain: 1 - A[i][i]), in stream order, and their mean."""
+    """CTTA, offline: the error on each domain after the strategy has adapted on all of it
+    (1 - A[i][i]), in stream order, and their mean."""
     a = _as_matrix(acc)
     errors = [float(1.0 - a[i, i]) for i in range(a.shape[0])]
     return {"domain_error": errors, "mean_error": float(np.mean(errors))}
 
 
 KIND_METRICS["ctta"] = ctta_metrics
+
+
+def ctta_online_metrics(online: Sequence[float]) -> dict:
+    """CTTA, online (the CoTTA/VDP papers' metric): the error of the predictions made while
+    adapting on each domain, every batch predicted before the update on it, and their mean."""
+    errors = [float(1.0 - a) for a in online]
+    return {"online_domain_error": errors, "online_mean_error": float(np.mean(errors))}
+
+
+# Metrics of a kind over the per-experience online accuracies (the predictions a strategy
+# made while training on each experience, see `Strategy.online_predictions`).
+KIND_ONLINE_METRICS: dict[str, Callable[[Sequence[float]], dict]] = {
+    "ctta": ctta_online_metrics,
+}
+
+
+def kind_online_metrics(kind: str, online: Sequence[float | None]) -> dict:
+    """The online metrics registered for `kind`; empty when none are, or when some experience
+    was not scored online (a strategy that makes no online predictions)."""
+    fn = KIND_ONLINE_METRICS.get(kind)
+    if fn is None or not online or any(a is None for a in online):
+        return {}
+    return fn([float(a) for a in online])

@@ -75,17 +75,20 @@ class ExperienceSampler(DistributedSampler):
         super().set_epoch(epoch - self._first_epoch)
 
 
-def train_loader(data: Dataset, batch_size: int, world: int, rank: int, seed: int) -> DataLoader:
+def train_loader(
+    data: Dataset, batch_size: int, world: int, rank: int, seed: int, shuffle: bool = True
+) -> DataLoader:
     """A shuffled loader whose global batches do not depend on the number of processes.
 
-    Process r takes positions r, r+W, ... of one seeded permutation, so the W local batches
-    of step k together are exactly the single-process batch k.
+    Process r takes positions r, r+W, ... of one seeded permutation (of the stored order when
+    `shuffle` is off), so the W local batches of step k together are exactly the
+    single-process batch k.
     """
     if batch_size % world:
         raise ClbenchError(
             f"train.batch_size={batch_size} must be divisible by the {world} processes"
         )
-    sampler = ExperienceSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    sampler = ExperienceSampler(data, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
     fast = batching.batched(data)  # in-memory tensors: gather each batch in one index
     if fast is not None:
         return DataLoader(
@@ -130,6 +133,28 @@ def evaluate(
         counts = reduced.cpu()
     model.train(was_training)
     return (counts[0] / counts[1].clamp(min=1)).tolist(), [int(n) for n in counts[1].tolist()]
+
+
+@torch.no_grad()
+def online_accuracy(model: Strategy, exp: Experience, device: torch.device) -> float | None:
+    """Accuracy of the predictions the strategy made on `exp` while training on it (each
+    batch predicted before the update on it; `Strategy.online_predictions`), scored against
+    `exp.test`'s labels; None when the strategy makes none. Under DDP each process holds the
+    predictions of its own batches (-1 elsewhere): the maximum over processes joins them."""
+    pred = model.online_predictions(exp)
+    if pred is None:
+        return None
+    y = exp.test.tensors[1]
+    pred = pred.to(torch.int64).reshape(-1)
+    if len(pred) != len(y):
+        raise ValueError(f"online_predictions gave {len(pred)} predictions for {len(y)} samples")
+    world, _ = _dist()
+    if world > 1:
+        on = device if dist.get_backend() == "nccl" else torch.device("cpu")
+        joined = pred.to(on)
+        dist.all_reduce(joined, op=dist.ReduceOp.MAX)
+        pred = joined.cpu()
+    return float((pred.cpu() == y).double().mean())  # an unpredicted sample (-1) is an error
 
 
 def state_fingerprint(state: Any) -> str:
@@ -317,6 +342,7 @@ def _run(
             "time_to_target": None,
             "experience_time": [],  # per experience: its hooks, training and evaluation
             "experience_memory_mb": [],  # resident memory after each experience
+            "online_accuracy": [],  # per experience: `online_accuracy` (None: not scored)
         }
         saved = checkpoint.load(run_dir) if resume is not None else None
         if saved is not None and saved["run_id"] != run_id:
@@ -357,8 +383,13 @@ def _run(
         online = scenario.info.get("online")
         batch_size = int(online["batch_size"]) if online else cfg.train.batch_size
 
-        def fit(data: Dataset, epochs: int, seed: int) -> None:
-            loader = train_loader(data, batch_size, trainer.world_size, trainer.global_rank, seed)
+        # e.g. CTTA: a domain's images are adapted on in their stored order (CoTTA's protocol)
+        keep_order = bool(scenario.info.get("keep_order", False))
+
+        def fit(data: Dataset, epochs: int, seed: int, shuffle: bool = True) -> None:
+            loader = train_loader(
+                data, batch_size, trainer.world_size, trainer.global_rank, seed, shuffle
+            )
             trainer.fit_loop.max_epochs = trainer.current_epoch + epochs
             t0 = perf_counter()
             try:
@@ -393,9 +424,10 @@ def _run(
             if online and epochs > 0:
                 epochs = int(online["epochs"])
             if epochs > 0:  # a strategy with nothing to train here skips fit
-                fit(model.train_dataset(exp), epochs, cfg.seed * 1000 + exp.index)
+                fit(model.train_dataset(exp), epochs, cfg.seed * 1000 + exp.index, not keep_order)
             # fit hands the model back on the CPU; after_experience may encode data with it
             model.to(device)
+            progress["online_accuracy"].append(online_accuracy(model, exp, device))
             model.after_experience(exp)
             check_same_state_across_processes(model, exp.index)
             row = timed_evaluation()
@@ -469,7 +501,14 @@ def _run(
             "test_sizes": sizes,
             "accuracy_matrix": rows,
             "seen_accuracy": M.seen_accuracy(rows, sizes),
-            "metrics": {**M.summarize(rows, sizes), **M.kind_metrics(kind, rows, sizes)},
+            # per experience: accuracy of the predictions made while training on it; null
+            # where the strategy makes none
+            "online_accuracy": progress["online_accuracy"],
+            "metrics": {
+                **M.summarize(rows, sizes),
+                **M.kind_metrics(kind, rows, sizes),
+                **M.kind_online_metrics(kind, progress["online_accuracy"]),
+            },
             "costs": costs,
             "fidelity": dict(model.fidelity),
         }

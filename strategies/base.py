@@ -101,6 +101,12 @@ class Strategy(L.LightningModule):
     def after_experience(self, exp: Experience) -> None:
         """Called after training on `exp`, before evaluation."""
 
+    def online_predictions(self, exp: Experience) -> torch.Tensor | None:
+        """The class each sample of `exp.test` was given while training on `exp`, predicted
+        before any update on it (-1: not predicted), for online scoring (CTTA); called after
+        training on `exp`, before `after_experience`. None (the default): not scored."""
+        return None
+
     def restore(self, finished: list[Experience]) -> None:
         """Called on resume, after the saved state is loaded, with the finished experiences.
 

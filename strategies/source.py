@@ -3,12 +3,33 @@
 The model is trained on the scenario's clean, labelled source data before the stream (or
 loaded from `backbone.checkpoint` with `train.epochs=0`) and then predicts every corruption
 domain unchanged. Every CTTA method (e.g. CoTTA, VDP) is measured against it.
+
+Default backbone `convnet`, as tent and vdp: with the same seed and settings all three start
+from the same source model, so their errors compare adaptation alone.
+
+Online scoring (strategies/tta.py): the model never changes, so the prediction made for a
+batch "before its update" is the model's prediction; its online error equals the offline one.
 """
+
+from __future__ import annotations
+
+import torch
 
 from scenarios.base import Experience
 from strategies.base import Strategy
 
 
 class Source(Strategy):
+    defaults = {"backbone": {"name": "convnet"}}
+
     def train_epochs(self, exp: Experience) -> int:
         return 0  # never adapts to the stream
+
+    @torch.no_grad()
+    def online_predictions(self, exp: Experience) -> torch.Tensor:
+        was_training = self.training
+        self.train(False)
+        x, bs = exp.test.tensors[0], int(self.cfg.train.batch_size)
+        out = [self.predict(x[s : s + bs].to(self.device)).cpu() for s in range(0, len(x), bs)]
+        self.train(was_training)
+        return torch.cat(out).to(torch.int64)

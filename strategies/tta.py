@@ -8,10 +8,15 @@ A CTTA strategy has two phases in one run:
    `[x]`) in `train.batch_size` batches, with the strategy's own optimizer
    (`strategy.lr`, Adam as in Tent and CoTTA) and `adapt_step`.
 
-Protocol difference (our choice, a limitation of the runner's loop): the CTTA papers score
-the predictions made *while* adapting (predict a batch, then adapt on it). Here the runner
-scores the model after the pass over domain i on domain i's images: the record's
-`domain_error[i]` is 1 - A[i][i]. Each image was seen once, unlabelled, before it is scored.
+Scoring: the CTTA papers' metric is the online error (CoTTA's code predicts each batch, then
+adapts on it, in the stored order of the images). `train_dataset` hands the runner each
+domain's images with their positions (`[x, index]`, never labels; the scenario keeps the
+stream order, `info["keep_order"]`); `training_step` predicts each batch with `predict`, in
+eval mode and without gradients, before `adapt_step` updates on it, and remembers the class
+per position; the runner scores those (`online_predictions`) against the labels: the
+record's `online_domain_error`. Predicting draws no random numbers and changes no state, so
+the adaptation is the same with or without it. The offline `domain_error[i]` is 1 - A[i][i]:
+the model after the pass over domain i, scored on domain i's images.
 
 DDP: refused with a one-line error. Tent normalises with the statistics of each process's
 batch, and VDP's augmentations and pseudo-label decisions are per batch, so N processes
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.utils.data import Dataset, TensorDataset
 
 from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
@@ -62,6 +68,9 @@ class TestTimeAdaptation(Strategy):
             raise ClbenchError(f"strategy.lr must be >= 0, got {self.params.lr}")
         # In the state_dict: a resumed run knows it is past the source phase.
         self.register_buffer("adapting", torch.zeros((), dtype=torch.bool))
+        # the online predictions of the current domain (consumed after it: not state)
+        self._online: torch.Tensor | None = None
+        self._online_n = 0
 
     # -- phases -------------------------------------------------------------------------
     def start_adaptation(self) -> None:
@@ -71,6 +80,18 @@ class TestTimeAdaptation(Strategy):
     def before_experience(self, exp: Experience) -> None:
         self.adapting.fill_(True)
         self.start_adaptation()
+        self._online, self._online_n = None, len(exp.train)
+
+    def train_dataset(self, exp: Experience) -> Dataset:
+        """The domain's images and their positions in it (for online scoring; no labels)."""
+        (x,) = exp.train.tensors
+        return TensorDataset(x, torch.arange(len(x)))
+
+    def online_predictions(self, exp: Experience) -> torch.Tensor | None:
+        if self._online is None:  # nothing predicted (e.g. a dataset without positions)
+            return None
+        out, self._online = self._online.cpu(), None
+        return out
 
     def restore(self, finished: list[Experience]) -> None:
         if bool(self.adapting):
@@ -94,9 +115,20 @@ class TestTimeAdaptation(Strategy):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         if not bool(self.adapting):
             return super().training_step(batch, batch_idx)
+        if len(batch) > 1:  # [x, positions]: predict before the update (online scoring)
+            self._remember(batch[0], batch[1])
         loss = self.adapt_step(batch[0])
         self.track_loss("adapt/loss", loss, batch_idx)
         return loss
+
+    @torch.no_grad()
+    def _remember(self, x: torch.Tensor, index: torch.Tensor) -> None:
+        if self._online is None:  # on the training device, so no sync per step
+            self._online = torch.full((self._online_n,), -1, dtype=torch.int64, device=x.device)
+        was_training = self.training
+        self.train(False)  # as the runner predicts (e.g. no dropout); adapting modes stay
+        self._online[index] = self.predict(x).to(torch.int64)
+        self.train(was_training)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         if not bool(self.adapting):

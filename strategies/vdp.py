@@ -3,8 +3,8 @@ Shi, Luo, "Decorate the Newcomers: Visual Domain Prompt for Continual Test Time
 Adaptation", AAAI 2023; no public code, the teacher-student scaffold follows CoTTA, Wang et
 al. CVPR 2022, code qinenergy/cotta).
 
-After the source phase (strategies/tta.py) the source model is frozen (eval mode: its BN
-layers keep the source statistics) and only two image-level prompts are learned (Sec. 3):
+After the source phase (strategies/tta.py) the source model's weights are frozen and only two
+image-level prompts are learned (Sec. 3):
 a domain-specific prompt p_s and a domain-agnostic prompt p_a, both added to the input,
 x~ = x + m * (p_s + p_a) (`apply_prompts`; m a fixed mask, see `prompt_size`).
 Per test batch (Sec. 3.2, Fig. 2; CoTTA Sec. 3):
@@ -17,6 +17,14 @@ Per test batch (Sec. 3.2, Fig. 2; CoTTA Sec. 3):
   (Sec. 3.3), which keeps domain-sensitive entries of p_a from moving;
 - the teacher prompts follow the student by EMA after the step.
 Predictions (`predict`): the frozen model on the input with the teacher's prompts.
+
+BatchNorm (`bn_stats`, for BN backbones; the paper's ViT has none): "batch" (default) makes
+every BN layer normalise with the statistics of the current test batch, in the student, the
+teacher, the anchor and at prediction, as CoTTA's scaffold does (cifar/cotta.py
+`configure_model`: running statistics dropped, in train and eval mode); its affine weights
+stay frozen. "source" keeps the source running statistics (eval mode). Measured on
+mnist-5k-c: with "source" the prompts left the source model's error unchanged (0.492 vs 0.492
+online, seed 0) and larger prompt learning rates raised it; see tests/test_tta_behaviour.py.
 
 Our choices, where the paper's details were not recovered (all config fields):
 - prompt shape: `prompt_size=0` prompts the whole image (C x H x W each); k > 0 prompts only
@@ -32,8 +40,9 @@ Our choices, where the paper's details were not recovered (all config fields):
   otherwise see the same loss: they differ by restore vs. homeostasis;
 - augmentations (`augment`): CoTTA's set without saturation/hue and blur: brightness
   0.6-1.4, contrast 0.7-1.3, gamma 0.7-1.3, affine +-15 deg / scale 0.9-1.1 / shift 1/16,
-  horizontal flip (`flip`; turn off for digits), Gaussian noise sigma 0.005, in [0, 1] pixel
-  space (de- and re-normalised with the scenario's statistics);
+  horizontal flip (`flip`: "auto", the default, flips 3-channel images only: CoTTA's
+  natural images are mirror-symmetric in class, 1-channel digits are not), Gaussian noise
+  sigma 0.005, in [0, 1] pixel space (de- and re-normalised with the scenario's statistics);
 - the anchor test is on the batch mean, as CoTTA's code (the paper words it per sample);
 - prediction uses the teacher without augmentation averaging (CoTTA returns the averaged
   output when the anchor is unsure).
@@ -172,7 +181,10 @@ class VDPParams(TTAParams):
     ema_momentum: float = 0.999  # teacher prompts (CoTTA)
     anchor_threshold: float = 0.92  # CoTTA, CIFAR-10 (0.72 on CIFAR-100)
     n_augmentations: int = 32  # CoTTA
-    flip: bool = True  # horizontal flips among the augmentations (CoTTA); off for digits
+    # horizontal flips among the augmentations (CoTTA): "auto" = on for 3-channel images only
+    # (our choice: digits are not mirror-symmetric); "true" / "false" force it
+    flip: str = "auto"
+    bn_stats: str = "batch"  # "batch": test-batch BN statistics (CoTTA); "source": running
     homeostasis_lambda: float = 1.0  # our choice
     homeostasis_factor: float = 0.9  # our choice
     restore_prob: float = 0.01  # CoTTA's stochastic restore, on p_s only (our choice)
@@ -194,7 +206,14 @@ class VDP(TestTimeAdaptation):
             raise ClbenchError(
                 f"strategy.homeostasis_lambda must be >= 0, got {p.homeostasis_lambda}"
             )
+        flip = str(p.flip).lower()
+        if flip not in ("auto", "true", "false"):
+            raise ClbenchError(f"strategy.flip must be auto, true or false, not {p.flip}")
+        if p.bn_stats not in ("batch", "source"):
+            raise ClbenchError(f"strategy.bn_stats must be batch or source, not {p.bn_stats}")
         shape = tuple(scenario.input_shape)
+        self._flip = flip == "true" or (flip == "auto" and shape[0] == 3)
+        self.norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         zeros = torch.zeros(1, *shape)
         self.prompt_specific = nn.Parameter(zeros.clone(), requires_grad=False)
         self.prompt_agnostic = nn.Parameter(zeros.clone(), requires_grad=False)
@@ -213,6 +232,9 @@ class VDP(TestTimeAdaptation):
             q.requires_grad_(False)
         self.prompt_specific.requires_grad_(True)
         self.prompt_agnostic.requires_grad_(True)
+        if self.params.bn_stats == "batch":
+            for bn in self.norms:  # in train mode: neither reads nor updates running statistics
+                bn.track_running_stats = False
         self.train(self.training)
 
     def before_experience(self, exp: Experience) -> None:
@@ -222,9 +244,12 @@ class VDP(TestTimeAdaptation):
 
     def train(self, mode: bool = True) -> VDP:
         super().train(mode)
-        if bool(self.adapting):  # the source model is frozen, BN included
+        if bool(self.adapting):  # the source model is frozen (e.g. no dropout)
             self.backbone.eval()
             self.head.eval()
+            if self.params.bn_stats == "batch":
+                for bn in self.norms:  # test-batch statistics, also at prediction
+                    bn.train(True)
         return self
 
     # -- prediction and adaptation ------------------------------------------------------
@@ -244,7 +269,7 @@ class VDP(TestTimeAdaptation):
             if p.n_augmentations > 0 and needs_augmentation(anchor_prob, p.anchor_threshold):
                 augmented = torch.stack(
                     [
-                        self._teacher(augment(x, self._mean, self._std, self._gen, p.flip))
+                        self._teacher(augment(x, self._mean, self._std, self._gen, self._flip))
                         for _ in range(p.n_augmentations)
                     ]
                 )

@@ -112,7 +112,7 @@ def _model(cls, tmp_path, *overrides):
     )
     torch.manual_seed(0)
     model = cls(cfg, scenario)
-    model.before_experience(SimpleNamespace(index=0))
+    model.before_experience(SimpleNamespace(index=0, train=range(16)))
     return model
 
 
