@@ -15,7 +15,7 @@ import os
 import resource
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from time import perf_counter
@@ -297,192 +297,237 @@ def run(
     inherited = os.environ.get(RUN_ID_ENV)
     run_id = resume.name if resume is not None else (inherited or records.new_run_id(cfg.seed))
     os.environ[RUN_ID_ENV] = run_id
+    run_dir = resume if resume is not None else run_dir_for(cfg, run_id)
     try:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         scenario = SCENARIOS.load(cfg.scenario.name).build(cfg.scenario, cfg.data)
         experiences = scenario.experiences()
         model: Strategy = STRATEGIES.load(cfg.strategy.name)(cfg, scenario)
-        run_dir = resume if resume is not None else run_dir_for(cfg, run_id)
-        return _run(cfg, kind, run_id, run_dir, scenario, experiences, model, echo, resume, t_start)
+        stream = _Stream(cfg, kind, scenario, experiences, model)
+        return _Run(stream, run_id, run_dir, t_start, echo, resumed=resume is not None).run()
+    except KeyboardInterrupt:
+        raise RunInterrupted(run_dir) from None
     finally:
         if inherited is None:
             os.environ.pop(RUN_ID_ENV, None)
 
 
-def _run(
-    cfg: DictConfig,
-    kind: str,
-    run_id: str,
-    run_dir: Path,
-    scenario: Any,
-    experiences: list[Experience],
-    model: Strategy,
-    echo: Callable[[str], None] | None,
-    resume: Path | None,
-    t_start: float,
-) -> RunResult:
-    results_dir = Path(cfg.results.dir)
-    try:
-        trainer = _make_trainer(cfg, run_dir)
-        _start_processes(trainer)
-        device = trainer.strategy.root_device
-        say = echo if (echo and trainer.is_global_zero) else (lambda _: None)
-        if trainer.is_global_zero and resume is None:
+@dataclass
+class _Stream:
+    """What one run trains and scores: its config, the scenario and the strategy."""
+
+    cfg: DictConfig
+    kind: str
+    scenario: Any
+    experiences: list[Experience]
+    model: Strategy
+
+
+@dataclass
+class Progress:
+    """Everything the record needs that accumulates over the stream; saved after every
+    experience with the model, so a resumed run carries on from it."""
+
+    rows: list[list[float]] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    fit_time: float = 0.0
+    n_trained: int = 0
+    elapsed: float = 0.0  # wall time of earlier attempts (resumed runs)
+    resumes: int = 0
+    eval_time: float = 0.0  # evaluation is paused out of the time-to-result clock
+    time_to_target: float | None = None
+    experience_time: list[float] = field(default_factory=list)  # hooks, training, evaluation
+    experience_memory_mb: list[float] = field(default_factory=list)  # resident, after each
+    online_accuracy: list[float | None] = field(default_factory=list)  # `online_accuracy`
+
+    @classmethod
+    def from_saved(cls, saved: dict[str, Any]) -> Progress:
+        """The progress in a checkpoint (fields it predates keep their defaults)."""
+        return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
+
+
+class _Run:
+    """One run: the Trainer, the loop over experiences, checkpoints, and the record."""
+
+    def __init__(
+        self,
+        stream: _Stream,
+        run_id: str,
+        run_dir: Path,
+        t_start: float,
+        echo: Callable[[str], None] | None,
+        resumed: bool,
+    ) -> None:
+        self.s, self.cfg, self.model = stream, stream.cfg, stream.model
+        self.run_id, self.run_dir, self.t_start = run_id, run_dir, t_start
+        self.trainer = _make_trainer(self.cfg, run_dir)
+        _start_processes(self.trainer)
+        self.device = self.trainer.strategy.root_device
+        self.say = echo if (echo and self.trainer.is_global_zero) else (lambda _: None)
+        self.progress = Progress()
+        if resumed:
+            self._restore()
+        elif self.trainer.is_global_zero:
             run_dir.mkdir(parents=True, exist_ok=True)
-            OmegaConf.save(cfg, run_dir / checkpoint.CONFIG_FILE, resolve=True)
-
-        progress = {
-            "rows": [],
-            "sizes": [],
-            "fit_time": 0.0,
-            "n_trained": 0,
-            "elapsed": 0.0,
-            "resumes": 0,
-            "eval_time": 0.0,  # evaluation is paused out of the time-to-result clock
-            "time_to_target": None,
-            "experience_time": [],  # per experience: its hooks, training and evaluation
-            "experience_memory_mb": [],  # resident memory after each experience
-            "online_accuracy": [],  # per experience: `online_accuracy` (None: not scored)
-        }
-        saved = checkpoint.load(run_dir) if resume is not None else None
-        if saved is not None and saved["run_id"] != run_id:
-            raise ClbenchError(
-                f"checkpoint in {run_dir} belongs to run {saved['run_id']}, not {run_id}"
-            )
-        if saved is not None:
-            model.load_state_dict(saved["model"])
-            model.restore(experiences[: len(saved["rows"])])
-            checkpoint.set_rng_state(saved["rng"])
-            progress = {k: saved.get(k, default) for k, default in progress.items()}
-            progress["resumes"] += 1
-            say(f"resuming {run_id} after experience {len(progress['rows'])}/{len(experiences)}")
-
-        target = cfg.scenario.get("target_accuracy")
-
-        def timed_evaluation() -> list[float]:
-            """One row of the accuracy matrix; its time is kept off the time-to-result clock."""
-            t0 = perf_counter()
-            row, progress["sizes"] = evaluate(model, experiences, device, cfg.train.eval_batch_size)
-            progress["eval_time"] += perf_counter() - t0
-            return row
-
-        def check_target(row: list[float], n_seen: int) -> None:
-            seen = M.pooled_accuracy(row[:n_seen], progress["sizes"][:n_seen])
-            if target is not None and progress["time_to_target"] is None and seen >= target:
-                clock = progress["elapsed"] + perf_counter() - t_start - progress["eval_time"]
-                progress["time_to_target"] = clock
-
-        def check_during_training() -> None:
-            rng = checkpoint.rng_state()  # training draws the same random numbers as without it
-            check_target(timed_evaluation(), len(experiences))
-            checkpoint.set_rng_state(rng)
-
-        target_check = TargetCheck(check_during_training)
-
+            OmegaConf.save(self.cfg, run_dir / checkpoint.CONFIG_FILE, resolve=True)
+        info = stream.scenario.info
         # Online protocol (scenario.online=true): one pass over each experience in small batches.
-        online = scenario.info.get("online")
-        batch_size = int(online["batch_size"]) if online else cfg.train.batch_size
-
-        # e.g. CTTA: a domain's images are adapted on in their stored order (CoTTA's protocol)
-        keep_order = bool(scenario.info.get("keep_order", False))
-
-        def fit(data: Dataset, epochs: int, seed: int, shuffle: bool = True) -> None:
-            loader = train_loader(
-                data, batch_size, trainer.world_size, trainer.global_rank, seed, shuffle
-            )
-            trainer.fit_loop.max_epochs = trainer.current_epoch + epochs
-            t0 = perf_counter()
-            try:
-                trainer.fit(model, train_dataloaders=loader)
-            except SystemExit:
-                # Lightning turns Ctrl-C inside fit into sys.exit(1); keep it an interrupt
-                if trainer.interrupted:
-                    raise KeyboardInterrupt from None
-                raise
-            progress["fit_time"] += perf_counter() - t0
-            progress["n_trained"] += len(data) * epochs
-
-        # LR schedules over the stream need every experience's steps before it starts.
-        model.plan_stream(
-            experiences, batch_size, int(online["epochs"]) if online else cfg.train.epochs
+        self.online = info.get("online")
+        self.batch_size = (
+            int(self.online["batch_size"]) if self.online else self.cfg.train.batch_size
         )
-        source = scenario.info.get("source_train")  # e.g. CTTA: train the source model first
-        if source is not None and not progress["rows"] and model.source_epochs() > 0:
-            say("training the source model on the clean source data")
-            fit(source(), model.source_epochs(), cfg.seed * 1000 + 999)
+        # e.g. CTTA: a domain's images are adapted on in their stored order (CoTTA's protocol)
+        self.shuffle = not bool(info.get("keep_order", False))
+        self.target = self.cfg.scenario.get("target_accuracy")
+        self.target_check = TargetCheck(self._check_during_training)
 
-        for exp in experiences[len(progress["rows"]) :]:
-            target_check.enabled = exp.index == len(experiences) - 1
-            if target_check.enabled and target is not None:
-                # attached for the last experience only: Lightning calls every hook of every
-                # callback on every step
-                trainer.callbacks.append(target_check)
-            t_exp = perf_counter()
-            model.start_experience(exp.index)
-            model.before_experience(exp)
-            epochs = model.train_epochs(exp)
-            if online and epochs > 0:
-                epochs = int(online["epochs"])
-            if epochs > 0:  # a strategy with nothing to train here skips fit
-                fit(model.train_dataset(exp), epochs, cfg.seed * 1000 + exp.index, not keep_order)
-            # fit hands the model back on the CPU; after_experience may encode data with it
-            model.to(device)
-            progress["online_accuracy"].append(online_accuracy(model, exp, device))
-            model.after_experience(exp)
-            check_same_state_across_processes(model, exp.index)
-            row = timed_evaluation()
-            progress["rows"].append(row)
-            progress["experience_time"].append(perf_counter() - t_exp)
-            progress["experience_memory_mb"].append(_resident_memory_mb())
-            if target_check.enabled:
-                check_target(row, exp.index + 1)
-            if trainer.is_global_zero:
-                checkpoint.save(
-                    run_dir,
-                    {
-                        **progress,
-                        "elapsed": progress["elapsed"] + perf_counter() - t_start,
-                        "run_id": run_id,
-                        "model": model.state_dict(),
-                        "rng": checkpoint.rng_state(),
-                    },
-                )
-            seen_now = M.pooled_accuracy(row[: exp.index + 1], progress["sizes"][: exp.index + 1])
-            if trainer.logger is not None:
-                trainer.logger.log_metrics(
-                    {
-                        "eval/seen_accuracy": seen_now,
-                        **{f"eval/accuracy_exp{j}": a for j, a in enumerate(row)},
-                    },
-                    step=trainer.global_step,
-                )
-            say(
-                f"experience {exp.index + 1}/{len(experiences)}: accuracy on seen data {seen_now:.4f}"
+    def _restore(self) -> None:
+        saved = checkpoint.load(self.run_dir)
+        if saved is None:
+            return
+        if saved["run_id"] != self.run_id:
+            raise ClbenchError(
+                f"checkpoint in {self.run_dir} belongs to run {saved['run_id']}, not {self.run_id}"
             )
-        if trainer.logger is not None:
-            trainer.logger.finalize("success")
+        self.model.load_state_dict(saved["model"])
+        self.model.restore(self.s.experiences[: len(saved["rows"])])
+        checkpoint.set_rng_state(saved["rng"])
+        self.progress = Progress.from_saved(saved)
+        self.progress.resumes += 1
+        n, total = len(self.progress.rows), len(self.s.experiences)
+        self.say(f"resuming {self.run_id} after experience {n}/{total}")
 
-        rows, sizes, fit_time = progress["rows"], progress["sizes"], progress["fit_time"]
+    # -- time-to-result -----------------------------------------------------------------
+    def _wall(self) -> float:
+        return self.progress.elapsed + perf_counter() - self.t_start
+
+    def _evaluate(self) -> list[float]:
+        """One row of the accuracy matrix; its time is kept off the time-to-result clock."""
+        t0 = perf_counter()
+        row, self.progress.sizes = evaluate(
+            self.model, self.s.experiences, self.device, self.cfg.train.eval_batch_size
+        )
+        self.progress.eval_time += perf_counter() - t0
+        return row
+
+    def _check_target(self, row: list[float], n_seen: int) -> None:
+        p = self.progress
+        seen = M.pooled_accuracy(row[:n_seen], p.sizes[:n_seen])
+        if self.target is not None and p.time_to_target is None and seen >= self.target:
+            p.time_to_target = self._wall() - p.eval_time
+
+    def _check_during_training(self) -> None:
+        rng = checkpoint.rng_state()  # training draws the same random numbers as without it
+        self._check_target(self._evaluate(), len(self.s.experiences))
+        checkpoint.set_rng_state(rng)
+
+    # -- the loop -----------------------------------------------------------------------
+    def fit(self, data: Dataset, epochs: int, seed: int, shuffle: bool = True) -> None:
+        trainer = self.trainer
+        loader = train_loader(
+            data, self.batch_size, trainer.world_size, trainer.global_rank, seed, shuffle
+        )
+        trainer.fit_loop.max_epochs = trainer.current_epoch + epochs
+        t0 = perf_counter()
+        try:
+            trainer.fit(self.model, train_dataloaders=loader)
+        except SystemExit:
+            # Lightning turns Ctrl-C inside fit into sys.exit(1); keep it an interrupt
+            if trainer.interrupted:
+                raise KeyboardInterrupt from None
+            raise
+        self.progress.fit_time += perf_counter() - t0
+        self.progress.n_trained += len(data) * epochs
+
+    def run(self) -> RunResult:
+        cfg, model, experiences = self.cfg, self.model, self.s.experiences
+        # LR schedules over the stream need every experience's steps before it starts.
+        epochs = int(self.online["epochs"]) if self.online else cfg.train.epochs
+        model.plan_stream(experiences, self.batch_size, epochs)
+        source = self.s.scenario.info.get("source_train")  # e.g. CTTA: the source model first
+        if source is not None and not self.progress.rows and model.source_epochs() > 0:
+            self.say("training the source model on the clean source data")
+            self.fit(source(), model.source_epochs(), cfg.seed * 1000 + 999)
+        for exp in experiences[len(self.progress.rows) :]:
+            self.experience(exp)
+        if self.trainer.logger is not None:
+            self.trainer.logger.finalize("success")
+        record = self.record()
+        write = self.trainer.is_global_zero
+        path = records.write_record(record, Path(cfg.results.dir)) if write else None
+        return RunResult(record, path)
+
+    def experience(self, exp: Experience) -> None:
+        """Hooks, training, online scores, evaluation and the checkpoint of one experience."""
+        model, p, t0 = self.model, self.progress, perf_counter()
+        last = exp.index == len(self.s.experiences) - 1
+        self.target_check.enabled = last
+        if last and self.target is not None:
+            # attached for the last experience only: Lightning calls every hook of every
+            # callback on every step
+            self.trainer.callbacks.append(self.target_check)
+        model.start_experience(exp.index)
+        model.before_experience(exp)
+        epochs = model.train_epochs(exp)
+        if self.online and epochs > 0:
+            epochs = int(self.online["epochs"])
+        if epochs > 0:  # a strategy with nothing to train here skips fit
+            seed = self.cfg.seed * 1000 + exp.index
+            self.fit(model.train_dataset(exp), epochs, seed, self.shuffle)
+        # fit hands the model back on the CPU; after_experience may encode data with it
+        model.to(self.device)
+        p.online_accuracy.append(online_accuracy(model, exp, self.device))
+        model.after_experience(exp)
+        check_same_state_across_processes(model, exp.index)
+        row = self._evaluate()
+        p.rows.append(row)
+        p.experience_time.append(perf_counter() - t0)
+        p.experience_memory_mb.append(_resident_memory_mb())
+        if last:
+            self._check_target(row, exp.index + 1)
+        if self.trainer.is_global_zero:
+            state = {**asdict(p), "elapsed": self._wall(), "run_id": self.run_id}
+            state.update(model=model.state_dict(), rng=checkpoint.rng_state())
+            checkpoint.save(self.run_dir, state)
+        self._log_row(exp, row)
+
+    def _log_row(self, exp: Experience, row: list[float]) -> None:
+        n = exp.index + 1
+        seen = M.pooled_accuracy(row[:n], self.progress.sizes[:n])
+        if self.trainer.logger is not None:
+            metrics = {"eval/seen_accuracy": seen}
+            metrics.update({f"eval/accuracy_exp{j}": a for j, a in enumerate(row)})
+            self.trainer.logger.log_metrics(metrics, step=self.trainer.global_step)
+        self.say(f"experience {n}/{len(self.s.experiences)}: accuracy on seen data {seen:.4f}")
+
+    # -- the record ---------------------------------------------------------------------
+    def costs(self) -> dict[str, Any]:
+        p, model = self.progress, self.model
         costs = {
-            "wall_time_s": progress["elapsed"] + perf_counter() - t_start,
-            "train_time_s": fit_time,
-            "train_samples": progress["n_trained"],
-            "train_samples_per_s": progress["n_trained"] / fit_time if fit_time > 0 else 0.0,
-            "eval_time_s": progress["eval_time"],
-            "experience_time_s": progress["experience_time"],
-            "experience_memory_mb": progress["experience_memory_mb"],
-            "target_accuracy": target,
+            "wall_time_s": self._wall(),
+            "train_time_s": p.fit_time,
+            "train_samples": p.n_trained,
+            "train_samples_per_s": p.n_trained / p.fit_time if p.fit_time > 0 else 0.0,
+            "eval_time_s": p.eval_time,
+            "experience_time_s": p.experience_time,
+            "experience_memory_mb": p.experience_memory_mb,
+            "target_accuracy": self.target,
             # training wall time (evaluation paused out) until the target was first reached on
             # the last experience; None: never reached, or no target
-            "time_to_target_s": progress["time_to_target"],
+            "time_to_target_s": p.time_to_target,
             "peak_memory_mb": _peak_memory_mb(),
             "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         }
-        if torch.cuda.is_available() and device.type == "cuda":
+        if torch.cuda.is_available() and self.device.type == "cuda":
             costs["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
-        record = {
+        return costs
+
+    def record(self) -> dict[str, Any]:
+        cfg, kind, p = self.cfg, self.s.kind, self.progress
+        rows, sizes = p.rows, p.sizes
+        return {
             "schema_version": records.SCHEMA_VERSION,
-            "run_id": run_id,
+            "run_id": self.run_id,
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "strategy": cfg.strategy.name,
             "scenario": cfg.scenario.name,
@@ -492,27 +537,23 @@ def _run(
             "versions": records.versions(),
             "git_commit": records.git_commit(),
             "command": records.command_line(),
-            "world_size": trainer.world_size,
+            "world_size": self.trainer.world_size,
             # under DDP the runner compared every process's strategy state after each experience
-            "ddp_state_checked": trainer.world_size > 1,
-            "resumes": progress["resumes"],
-            "class_order": scenario.class_order,
-            "experience_classes": [e.classes for e in experiences],
+            "ddp_state_checked": self.trainer.world_size > 1,
+            "resumes": p.resumes,
+            "class_order": self.s.scenario.class_order,
+            "experience_classes": [e.classes for e in self.s.experiences],
             "test_sizes": sizes,
             "accuracy_matrix": rows,
             "seen_accuracy": M.seen_accuracy(rows, sizes),
             # per experience: accuracy of the predictions made while training on it; null
             # where the strategy makes none
-            "online_accuracy": progress["online_accuracy"],
+            "online_accuracy": p.online_accuracy,
             "metrics": {
                 **M.summarize(rows, sizes),
                 **M.kind_metrics(kind, rows, sizes),
-                **M.kind_online_metrics(kind, progress["online_accuracy"]),
+                **M.kind_online_metrics(kind, p.online_accuracy),
             },
-            "costs": costs,
-            "fidelity": dict(model.fidelity),
+            "costs": self.costs(),
+            "fidelity": dict(self.model.fidelity),
         }
-        path = records.write_record(record, results_dir) if trainer.is_global_zero else None
-        return RunResult(record, path)
-    except KeyboardInterrupt:
-        raise RunInterrupted(run_dir) from None
