@@ -126,3 +126,28 @@ def test_online_scoring_does_not_change_the_adaptation(results_dir, monkeypatch)
     assert plain["accuracy_matrix"] == scored["accuracy_matrix"]
     # the adaptation did something, so equality above is not trivial
     assert scored["accuracy_matrix"][0] != scored["accuracy_matrix"][1]
+
+
+def test_online_scores_survive_a_resume(counting, results_dir):
+    """The online accuracy of finished domains is kept in the run's saved state: a run resumed
+    after domain 1 gives the same online metrics as the uninterrupted one."""
+    from clbench import checkpoint
+    from clbench.records import record_path
+
+    cfg = quick_cfg(counting, "mnist-5k-c", results_dir, "train.epochs=0", "train.batch_size=250")
+    cfg.scenario.corruptions = ["brightness", "contrast"]
+    full = run(cfg)
+    run_dir = results_dir / "work" / "mnist-5k-c" / counting / full.record["run_id"]
+    # the state after domain 1 (4 updates), as an interruption in domain 2 would leave it
+    state = checkpoint.load(run_dir)
+    for key in ("rows", "experience_time", "experience_memory_mb", "online_accuracy"):
+        state[key] = state[key][:1]
+    state["model"]["steps"] = torch.tensor(4)
+    state.pop("format")
+    checkpoint.save(run_dir, state)
+    record_path(results_dir, "mnist-5k-c", counting, full.record["run_id"]).unlink()
+    resumed = run(cfg, resume=run_dir).record
+    assert resumed["resumes"] == 1
+    assert resumed["online_accuracy"] == full.record["online_accuracy"]
+    for key in ("online_domain_error", "online_mean_error", "domain_error"):
+        assert resumed["metrics"][key] == full.record["metrics"][key], key

@@ -178,3 +178,29 @@ def test_tta_refuses_ddp_and_backbones_without_bn(tmp_path):
         model.setup("fit")
     with pytest.raises(ClbenchError, match="BatchNorm"):
         _model(Tent, tmp_path, "backbone.name=mlp")
+
+
+def test_vdp_bn_statistics_and_flip_auto(tmp_path):
+    """bn_stats=batch (CoTTA's scaffold): BN normalises with the test batch, also when the
+    runner predicts in eval mode, and never touches the running statistics; bn_stats=source
+    keeps them. flip=auto: no flips for 1-channel digits."""
+    x = torch.randn(32, 1, 28, 28) * 3 + 1
+    other = torch.cat([x[:1], x[1:] * 5])
+    batch = _model(VDP, tmp_path)
+    assert not batch._flip and batch.params.flip == "auto"
+    running = batch.norms[0].running_mean.clone()
+    batch.eval()
+    assert all(bn.training for bn in batch.norms) and not batch.backbone.training
+    with torch.no_grad():
+        assert not torch.allclose(batch(x)[0], batch(other)[0])
+    assert torch.equal(batch.norms[0].running_mean, running)
+    assert all(not p.requires_grad for bn in batch.norms for p in bn.parameters())
+    source = _model(VDP, tmp_path, "strategy.bn_stats=source", "strategy.flip=true")
+    source.eval()
+    assert source._flip and not any(bn.training for bn in source.norms)
+    with torch.no_grad():
+        assert torch.allclose(source(x)[0], source(other)[0])
+    with pytest.raises(ClbenchError, match="bn_stats"):
+        _model(VDP, tmp_path, "strategy.bn_stats=running")
+    with pytest.raises(ClbenchError, match="flip"):
+        _model(VDP, tmp_path, "strategy.flip=maybe")

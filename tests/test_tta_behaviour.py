@@ -12,34 +12,27 @@ from clbench.runner import run
 SMALL = ["train.epochs=1", "backbone.name=convnet", "scenario.corruptions=[brightness,contrast]"]
 
 
-def _mean_error(strategy: str, results_dir, *extra: str) -> list[float]:
+def _errors(strategy: str, results_dir, *extra: str) -> list[float]:
+    """Online error per domain (predicted before each update: the CTTA papers' metric)."""
     rec = run(quick_cfg(strategy, "mnist-5k-c", results_dir, *SMALL, *extra)).record
-    return rec["metrics"]["domain_error"]
+    return rec["metrics"]["online_domain_error"]
 
 
 def test_tent_lowers_the_error_of_the_source_model(results_dir):
-    source = _mean_error("source", results_dir)
-    tent = _mean_error("tent", results_dir)
-    # measured (seed 0): source [0.70, 0.90], tent [0.15, 0.41] (all 7 domains: 0.59 -> 0.25)
+    source = _errors("source", results_dir)
+    tent = _errors("tent", results_dir)
+    # measured (seed 0, online): source [0.70, 0.90], tent [0.16, 0.40]
     assert sum(tent) / 2 < sum(source) / 2 - 0.15, (source, tent)
     assert all(t < s for t, s in zip(tent, source, strict=True)), (source, tent)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured: at this scale (16 steps of 64 images per domain, 1-epoch source CNN), VDP "
-    "errors 0.706, 0.900 vs source 0.699, 0.900; strict: becomes a failure, to be made a "
-    "plain test, once the prompts lower the error",
-)
 def test_vdp_lowers_the_error_of_the_source_model(results_dir):
-    source = _mean_error("source", results_dir)
-    vdp = _mean_error(
-        "vdp",
-        results_dir,
-        "strategy.flip=false",  # digits are not mirror-symmetric
-        "strategy.n_augmentations=4",
-        "strategy.lr=0.01",
-        "strategy.ema_momentum=0.9",  # 16 steps per domain: 0.999 would leave the teacher at 0
-    )
-    assert sum(vdp) < sum(source), (source, vdp)
+    """Default settings (fewer augmentations, for time). The gain comes from normalising with
+    test-batch statistics (bn_stats=batch, CoTTA's scaffold): with strategy.lr=0 (prompts never
+    move) the errors are the same to within a few images; see strategies/vdp.py."""
+    source = _errors("source", results_dir)
+    vdp = _errors("vdp", results_dir, "strategy.n_augmentations=4")
+    # measured (seed 0, online): source [0.70, 0.90], vdp [0.16, 0.39]; lr=0: the same
+    assert sum(vdp) / 2 < sum(source) / 2 - 0.15, (source, vdp)
+    assert all(v < s for v, s in zip(vdp, source, strict=True)), (source, vdp)
