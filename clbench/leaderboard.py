@@ -403,9 +403,13 @@ def _plot_profile(times: pd.DataFrame, path: Path) -> Path:
 
     taus = np.linspace(1.0, profiles.MAX_RATIO, 301)
     rho = profiles.profile(profiles.ratios(times), taus)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for strategy, row in rho.iterrows():
-        ax.step(taus, row.to_numpy(), where="post", label=str(strategy))
+    never = [str(s) for s, row in rho.iterrows() if not row.any()]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    styles = ["-", "--", ":", "-."]
+    for i, (strategy, row) in enumerate(rho[~rho.index.isin(never)].iterrows()):
+        ax.step(taus, row.to_numpy(), where="post", label=str(strategy), ls=styles[i // 10 % 4])
+    if never:  # flat at zero: named below the plot instead of drawn
+        fig.text(0.01, 0.01, "never within 4x: " + ", ".join(never), fontsize=7)
     ax.set(
         xlabel="τ (time to target / fastest strategy's)",
         ylabel="share of scenarios within τ",
@@ -414,8 +418,8 @@ def _plot_profile(times: pd.DataFrame, path: Path) -> Path:
         xlim=(1.0, profiles.MAX_RATIO),
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=120, metadata={"Software": None})
     plt.close(fig)
     return path
