@@ -3,6 +3,7 @@ weights change only at consolidation."""
 
 import pytest
 import torch
+from conftest import toy_fscil
 from torch import nn
 
 from strategies.fast_slow import consolidate, ewc_penalty, fisher_diag
@@ -45,23 +46,7 @@ def test_fisher_diag_per_sample_squared_gradients():
 
 
 def _toy(*over):
-    from torch.utils.data import TensorDataset
-
-    from clbench.config import compose
-    from scenarios.base import Experience, Scenario
-    from strategies import STRATEGIES
-
-    torch.manual_seed(0)
-    cfg = compose("fast-slow", "fscil-mnist-5k", None, ["backbone.hidden_dim=16", *over])
-    scenario = Scenario("toy", 4, (1, 2, 2), [0, 1, 2, 3], None)
-    model = STRATEGIES.load("fast-slow")(cfg, scenario)
-
-    def exp(i, classes, n):
-        y = torch.tensor(classes).repeat_interleave(n)
-        x = torch.randn(len(y), 1, 2, 2) + y.view(-1, 1, 1, 1)
-        return Experience(i, classes, TensorDataset(x, y), TensorDataset(x, y))
-
-    return model, [exp(0, [0, 1], 20), exp(1, [2], 5), exp(2, [3], 5)]
+    return toy_fscil("fast-slow", *over)
 
 
 def _sgd_steps(model, e, steps=3):

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from conftest import toy_fscil
 
 from strategies.fscil_tricks import (
     pseudo_mix,
@@ -87,25 +88,10 @@ def test_sparse_masks_smallest_magnitudes():
 
 
 def _toy(**switches):
-    """fscil-tricks on a toy 4-class stream of 2x2 inputs with an MLP backbone."""
-    from torch.utils.data import TensorDataset
-
-    from clbench.config import compose
-    from scenarios.base import Experience, Scenario
-    from strategies import STRATEGIES
-
-    torch.manual_seed(0)
-    over = [f"strategy.{k}={str(v).lower()}" for k, v in switches.items()]
-    cfg = compose("fscil-tricks", "fscil-mnist-5k", None, ["backbone.hidden_dim=16", *over])
-    scenario = Scenario("toy", 4, (1, 2, 2), [0, 1, 2, 3], None)
-    model = STRATEGIES.load("fscil-tricks")(cfg, scenario)
-
-    def exp(i, classes, n):
-        y = torch.tensor(classes).repeat_interleave(n)
-        x = torch.randn(len(y), 1, 2, 2) + y.view(-1, 1, 1, 1)
-        return Experience(i, classes, TensorDataset(x, y), TensorDataset(x, y))
-
-    return model, [exp(0, [0, 1], 20), exp(1, [2], 5), exp(2, [3], 5)]
+    """fscil-tricks on the toy stream, with the given trick switches."""
+    return toy_fscil(
+        "fscil-tricks", *[f"strategy.{k}={str(v).lower()}" for k, v in switches.items()]
+    )
 
 
 def test_all_tricks_base_loss_is_finite_and_reaches_every_module():

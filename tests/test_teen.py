@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import toy_fscil
 
 from strategies.teen import calibrate
 
@@ -40,24 +41,7 @@ def test_calibrate_several_new_prototypes_independently():
 
 
 def _toy(strategy):
-    """A strategy on a toy 4-class stream of 2x2 inputs with an MLP backbone."""
-    from torch.utils.data import TensorDataset
-
-    from clbench.config import compose
-    from scenarios.base import Experience, Scenario
-    from strategies import STRATEGIES
-
-    torch.manual_seed(0)
-    cfg = compose(strategy, "fscil-mnist-5k", None, ["backbone.hidden_dim=8"])
-    scenario = Scenario("toy", 4, (1, 2, 2), [0, 1, 2, 3], None)
-    model = STRATEGIES.load(strategy)(cfg, scenario)
-
-    def exp(i, classes, n):
-        y = torch.tensor(classes).repeat_interleave(n)
-        x = torch.randn(len(y), 1, 2, 2) + y.view(-1, 1, 1, 1)
-        return Experience(i, classes, TensorDataset(x, y), TensorDataset(x, y))
-
-    return model, [exp(0, [0, 1], 20), exp(1, [2], 5), exp(2, [3], 5)]
+    return toy_fscil(strategy, hidden_dim=8)
 
 
 def test_teen_rows_are_means_then_calibrated_and_base_rows_stay_put():
