@@ -5,6 +5,7 @@ Run from the repository root:
 
     python benchmarks/loop_overhead.py                  # both workloads, 3 repeats
     python benchmarks/loop_overhead.py --workloads mlp --repeats 5
+    python benchmarks/loop_overhead.py --workloads online --repeats 5
 
 Workloads (each with the scenario's clbench defaults: batch size, optimizer, lr, epochs):
 
@@ -15,6 +16,10 @@ Workloads (each with the scenario's clbench defaults: batch size, optimizer, lr,
   with 4-pixel padding + flip) on both sides. The images are random pixels written in the
   CIFAR-10 python format to a temporary folder (speed does not depend on the pixels);
   `--cifar-per-class` sets their number.
+* online: clbench's `replay` under the online protocol on `split-mnist-5k` (one pass, stream
+  batches of 10, a replay batch of 32 from a reservoir buffer of 200 filled after each
+  experience), the same MLP and SGD; the bare loop does the same replay with the same
+  buffer class (issue #12's target: clbench >= 0.75x the bare loop).
 
 The bare loop gets the same data as tensors in memory, the same model (built by the same
 backbone function, same seed), the same batches (one seeded permutation per epoch), a fresh
@@ -51,11 +56,22 @@ from clbench.runner import run
 from scenarios import SCENARIOS
 from scenarios.imagedata import batch_transform
 
-WORKLOADS = {"mlp": "split-mnist-5k", "resnet18": "split-cifar10"}
+# workload -> (strategy, scenario, extra overrides)
+WORKLOADS: dict[str, tuple[str, str, list[str]]] = {
+    "mlp": ("finetune", "split-mnist-5k", []),
+    "resnet18": ("finetune", "split-cifar10", []),
+    "online": (
+        "replay",
+        "split-mnist-5k",
+        ["scenario.online=true", "scenario.batch_size=10", "strategy.buffer_size=200"],
+    ),
+}
 
 
 def config(workload: str, results: str, data_root: str, epochs: int | None) -> Any:
+    strategy, scenario, extra = WORKLOADS[workload]
     overrides = [
+        *extra,
         "trainer.accelerator=cpu",
         "trainer.progress_bar=false",
         f"results.dir={results}",
@@ -63,7 +79,7 @@ def config(workload: str, results: str, data_root: str, epochs: int | None) -> A
     ]
     if epochs is not None:
         overrides.append(f"train.epochs={epochs}")
-    return compose("finetune", WORKLOADS[workload], None, overrides)
+    return compose(strategy, scenario, None, overrides)
 
 
 def clbench_rate(cfg: Any) -> float:
@@ -71,7 +87,9 @@ def clbench_rate(cfg: Any) -> float:
 
 
 def bare_rate(cfg: Any) -> float:
-    """The same training as clbench's finetune, written as a plain PyTorch loop."""
+    """The same training as clbench's finetune (or online replay), as a plain PyTorch loop."""
+    from strategies.replay import ReservoirBuffer
+
     torch.manual_seed(cfg.seed)
     scenario = SCENARIOS.load(cfg.scenario.name).build(cfg.scenario, cfg.data)
     experiences = scenario.experiences()
@@ -79,6 +97,12 @@ def bare_rate(cfg: Any) -> float:
     model = nn.Sequential(backbone, nn.Linear(dim, scenario.num_classes))
     augment = batch_transform(scenario.info.get("train_transform", "none"))
     t, bs, n, elapsed = cfg.train, cfg.train.batch_size, 0, 0.0
+    epochs = t.epochs
+    replay = cfg.strategy.name == "replay"
+    buffer = ReservoirBuffer(cfg.strategy.buffer_size) if replay else None
+    sampler = torch.Generator().manual_seed(1)
+    if cfg.scenario.get("online"):
+        bs, epochs = int(cfg.scenario.batch_size), 1
     for exp in experiences:
         x_all, y_all = exp.train.tensors[0], exp.train.tensors[1]
         t0 = time.perf_counter()
@@ -86,16 +110,22 @@ def bare_rate(cfg: Any) -> float:
             model.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay
         )
         model.train()
-        for epoch in range(t.epochs):
+        for epoch in range(epochs):
             g = torch.Generator().manual_seed(cfg.seed * 1000 + exp.index + epoch)
             perm = torch.randperm(len(x_all), generator=g)
             for s in range(0, len(perm), bs):
                 idx = perm[s : s + bs]
-                loss = F.cross_entropy(model(augment(x_all[idx], None)), y_all[idx])
+                x, y = x_all[idx], y_all[idx]
+                if buffer is not None and len(buffer):
+                    bx, by = buffer.sample(t.batch_size, sampler)
+                    x, y = torch.cat([x, bx]), torch.cat([y, by])
+                loss = F.cross_entropy(model(augment(x, None)), y)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 n += len(idx)
+        if buffer is not None:  # as replay: the experience enters the buffer after it
+            buffer.add(x_all, y_all, sampler)
         elapsed += time.perf_counter() - t0
     return n / elapsed
 
@@ -178,12 +208,27 @@ def main() -> None:
             cfg = config(workload, str(Path(tmp) / "results"), str(data_root), args.epochs)
             clbench_rate(config(workload, str(Path(tmp) / "results"), str(data_root), 1))  # warm-up
             sides = {"clbench": clbench_rate, "bare": bare_rate, "lightning": lightning_rate}
+            if workload == "online":  # the textbook module has no replay: not the same work
+                del sides["lightning"]
             rates: dict[str, list[float]] = {side: [] for side in sides}
             for i in range(args.repeats):
                 order = list(sides) if i % 2 == 0 else list(sides)[::-1]
                 for side in order:
                     rates[side].append(sides[side](cfg))
-            c, b, lt = (statistics.median(rates[s]) for s in sides)
+            c, b = statistics.median(rates["clbench"]), statistics.median(rates["bare"])
+            target = 0.75 if workload == "online" else 0.9
+            if "lightning" not in sides:
+                per_step = 1e3 * (1 / c - 1 / b) * (int(cfg.scenario.batch_size))
+                print(
+                    f"{workload:9} ({cfg.scenario.name}, online, stream batch "
+                    f"{cfg.scenario.batch_size} + replay {cfg.train.batch_size}): clbench "
+                    f"{c:,.0f} samples/s, bare loop {b:,.0f} samples/s, ratio {c / b:.2f} "
+                    f"(target >= {target}); per step: clbench {per_step:+.2f} ms over the bare loop"
+                )
+                for side, values in rates.items():
+                    print(f"    repeats {side}: {[round(r) for r in values]}")
+                continue
+            lt = statistics.median(rates["lightning"])
             print(
                 f"{workload:9} ({cfg.scenario.name}, batch {cfg.train.batch_size}, "
                 f"{cfg.train.epochs} epochs): clbench {c:,.0f} samples/s, bare loop {b:,.0f} "

@@ -45,8 +45,13 @@ class TrainConfig:
     eval_batch_size: int = 1000
     optimizer: str = "sgd"  # sgd | adam
     lr: float = 0.01
-    momentum: float = 0.0
+    momentum: float = 0.0  # sgd
     weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam
+    # Optimizer state (Adam's moments, SGD's momentum) across experiences: keep (one optimizer
+    # for the whole stream) | reset (a fresh one per experience, Avalanche's default). Each
+    # strategy's default is its reference code's (clbench/optim.py).
+    optimizer_state: str = "reset"
     # Learning-rate schedule over the stream (clbench/schedules.py): constant | step | cosine |
     # repeated-cosine | infinite; stepped after every optimizer step.
     schedule: str = "constant"

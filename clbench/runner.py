@@ -35,6 +35,7 @@ from clbench import batching, checkpoint, records
 from clbench import metrics as M
 from clbench.config import to_dict
 from clbench.errors import ClbenchError, RunInterrupted
+from clbench.protocol import Protocol
 from scenarios import SCENARIOS
 from scenarios.base import Experience
 from strategies import STRATEGIES
@@ -370,15 +371,9 @@ class _Run:
         elif self.trainer.is_global_zero:
             run_dir.mkdir(parents=True, exist_ok=True)
             OmegaConf.save(self.cfg, run_dir / checkpoint.CONFIG_FILE, resolve=True)
-        info = stream.scenario.info
-        # Online protocol (scenario.online=true): one pass over each experience in small batches.
-        self.online = info.get("online")
-        self.batch_size = (
-            int(self.online["batch_size"]) if self.online else self.cfg.train.batch_size
-        )
-        # e.g. CTTA: a domain's images are adapted on in their stored order (CoTTA's protocol)
-        self.shuffle = not bool(info.get("keep_order", False))
-        self.target = self.cfg.scenario.get("target_accuracy")
+        # batch size, online or not, stored order, target, source phase: decided once
+        self.protocol = Protocol.of(self.cfg, stream.scenario.info)
+        self.target = self.protocol.target
         self.target_check = TargetCheck(self._check_during_training)
 
     def _restore(self) -> None:
@@ -390,6 +385,7 @@ class _Run:
                 f"checkpoint in {self.run_dir} belongs to run {saved['run_id']}, not {self.run_id}"
             )
         self.model.load_state_dict(saved["model"])
+        self.model.load_optimizer_state(saved.get("optimizer", {}))
         self.model.restore(self.s.experiences[: len(saved["rows"])])
         checkpoint.set_rng_state(saved["rng"])
         self.progress = Progress.from_saved(saved)
@@ -425,7 +421,7 @@ class _Run:
     def fit(self, data: Dataset, epochs: int, seed: int, shuffle: bool = True) -> None:
         trainer = self.trainer
         loader = train_loader(
-            data, self.batch_size, trainer.world_size, trainer.global_rank, seed, shuffle
+            data, self.protocol.batch_size, trainer.world_size, trainer.global_rank, seed, shuffle
         )
         trainer.fit_loop.max_epochs = trainer.current_epoch + epochs
         t0 = perf_counter()
@@ -442,9 +438,8 @@ class _Run:
     def run(self) -> RunResult:
         cfg, model, experiences = self.cfg, self.model, self.s.experiences
         # LR schedules over the stream need every experience's steps before it starts.
-        epochs = int(self.online["epochs"]) if self.online else cfg.train.epochs
-        model.plan_stream(experiences, self.batch_size, epochs)
-        source = self.s.scenario.info.get("source_train")  # e.g. CTTA: the source model first
+        model.plan_stream(experiences, self.protocol)
+        source = self.protocol.source  # e.g. CTTA: the source model first
         if source is not None and not self.progress.rows and model.source_epochs() > 0:
             self.say("training the source model on the clean source data")
             self.fit(source(), model.source_epochs(), cfg.seed * 1000 + 999)
@@ -468,12 +463,10 @@ class _Run:
             self.trainer.callbacks.append(self.target_check)
         model.start_experience(exp.index)
         model.before_experience(exp)
-        epochs = model.train_epochs(exp)
-        if self.online and epochs > 0:
-            epochs = int(self.online["epochs"])
+        epochs = self.protocol.epochs(model.train_epochs(exp))
         if epochs > 0:  # a strategy with nothing to train here skips fit
             seed = self.cfg.seed * 1000 + exp.index
-            self.fit(model.train_dataset(exp), epochs, seed, self.shuffle)
+            self.fit(model.train_dataset(exp), epochs, seed, self.protocol.shuffle)
         # fit hands the model back on the CPU; after_experience may encode data with it
         model.to(self.device)
         p.online_accuracy.append(online_accuracy(model, exp, self.device))
@@ -487,7 +480,11 @@ class _Run:
             self._check_target(row, exp.index + 1)
         if self.trainer.is_global_zero:
             state = {**asdict(p), "elapsed": self._wall(), "run_id": self.run_id}
-            state.update(model=model.state_dict(), rng=checkpoint.rng_state())
+            state.update(
+                model=model.state_dict(),
+                optimizer=model.optimizer_state(),
+                rng=checkpoint.rng_state(),
+            )
             checkpoint.save(self.run_dir, state)
         self._log_row(exp, row)
 

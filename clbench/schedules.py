@@ -24,8 +24,10 @@ previous decay ended, so the curve is continuous); whole-stream fractions (const
 cosine warmups and step milestones) are of the stream's total steps, repeated-cosine's of each
 experience, infinite's warmup and cooldown of the first experience with steps and its anneal
 start of each experience (the authors' fractions of T). Steps beyond the plan keep the plan's
-last value. The optimizer (and its momentum) is rebuilt at every experience, as for every
-strategy of the harness, so only the weights continue from T_ann.
+last value. The LR is set by the strategy base before each optimizer step, for every param
+group as its own LR times the factor; whether the optimizer's state (momentum, Adam moments)
+continues across experiences is `train.optimizer_state`'s (clbench/optim.py), so under reset
+only the weights continue from T_ann. Tensors frozen after T_ann are not put back.
 """
 
 from __future__ import annotations
@@ -253,13 +255,15 @@ class LRSchedule(nn.Module):
             and self.plan[k] > 0
         )
 
-    def scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
-        """Stepped after every optimizer step: step i (0-based) of the fit uses factor(i + 1)."""
-        train, plan, k = self.train_cfg, list(self.plan), self.experience
-        assert k is not None
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda i: lr_factor(train, plan, k, i + 1)
-        )
+    def apply(self, param_groups: list[dict[str, Any]], step: int) -> None:
+        """Before the `step`-th optimizer step (1-based) of the current experience: every
+        group's LR is its own initial LR times the schedule's factor (nothing when inactive)."""
+        if not self.active():
+            return
+        assert self.experience is not None
+        factor = lr_factor(self.train_cfg, self.plan, self.experience, step)
+        for g in param_groups:
+            g["lr"] = g["initial_lr"] * factor
 
     def save_after(self) -> int | None:
         """Steps of the current fit after which the weights are saved (infinite schedule)."""
@@ -290,7 +294,10 @@ class AnnealForEvaluation(Callback):
         if sch.saved and sch.experience is not None and sch.saved_at < sch.experience:
             current = _trained_tensors(pl_module)
             for name, value in sch.saved.items():
-                current[name].copy_(value)
+                # a tensor the strategy has frozen since (e.g. an FSCIL backbone after the
+                # base session) keeps the annealed values its later state was built on
+                if name in current:
+                    current[name].copy_(value)
             sch.saved, sch.saved_at = {}, -1
 
     @torch.no_grad()

@@ -23,6 +23,12 @@ STRATEGIES.add(
     kinds=("class-il", "domain-il"),
 )
 STRATEGIES.add(
+    "lwf",
+    "strategies.lwf:LwF",
+    "Learning without Forgetting: distillation from the model of the previous experience",
+    kinds=("class-il", "domain-il"),
+)
+STRATEGIES.add(
     "nmc",
     "strategies.nmc:NMC",
     "nearest class mean on a frozen backbone (no training, no exemplars)",

@@ -1,15 +1,22 @@
 """The base class of every strategy: a LightningModule with the runner's hooks.
 
-The runner calls, per experience: `before_experience`, Lightning `fit` for
-`train_epochs(exp)` epochs on `train_dataset(exp)` (skipped when 0), `after_experience`, then
-`predict` on every test experience. After each experience it saves `state_dict()` (so
-strategy state must be reachable from it: parameters, buffers or `get_extra_state`) and, on
-resume, loads it and calls `restore`.
+The runner calls, per experience: `start_experience`, `before_experience`, Lightning `fit` for
+`protocol.epochs(train_epochs(exp))` epochs on `train_dataset(exp)` (skipped when 0),
+`after_experience`, then `predict` on every test experience. After each experience it saves
+`state_dict()` (so strategy state must be reachable from it: parameters, buffers or
+`get_extra_state`) and the optimizer's kept state; on resume it loads both and calls `restore`.
+
+The base owns the training step (manual optimisation): `loss` on the raw batch (`augment`
+gives the scenario's training view), backward, the LR of the schedule, one optimizer step.
+A strategy names what it trains with `param_groups` and `optimizer_settings`, never by
+overriding `configure_optimizers`; `train.optimizer_state` keeps or resets the optimizer
+between experiences (clbench/optim.py). The step plan of the schedule is derived from
+`train_dataset` and `train_epochs` before the stream, so both must depend only on the
+experience (and the ones before it), not on state that training changes.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import lightning as L
@@ -18,19 +25,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from clbench import optim
 from clbench.backbones import build_backbone
 from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
+from clbench.protocol import Protocol
 from clbench.schedules import AnnealForEvaluation, LRSchedule, is_trivial
+from clbench.seeding import stream_seed
 from scenarios.base import Experience, Scenario
 from scenarios.imagedata import batch_transform
-
-OPTIMIZERS = {
-    "sgd": lambda params, t: torch.optim.SGD(
-        params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay
-    ),
-    "adam": lambda params, t: torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay),
-}
+from strategies.frozen import FrozenCopy
 
 
 class Strategy(L.LightningModule):
@@ -42,22 +46,37 @@ class Strategy(L.LightningModule):
     # record's `fidelity` (e.g. which update rules are the paper's and which are our choice).
     fidelity: ClassVar[dict[str, str]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for hook in ("configure_optimizers", "training_step"):
+            if hook in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__name__} overrides {hook}: the base owns the optimizer and the step "
+                    "(use param_groups / optimizer_settings / loss / step_loss)"
+                )
+
     def __init__(self, cfg: Any, scenario: Scenario) -> None:
         super().__init__()
+        # Manual optimisation: the base runs the step, so keeping the optimizer across fits
+        # is plain, and the loop is cheaper per step than Lightning's closure.
+        self.automatic_optimization = False
         self.cfg = cfg
         self.params = cfg.strategy
         self.backbone, self.feature_dim = build_backbone(cfg.backbone, scenario.input_shape)
         self.head = nn.Linear(self.feature_dim, scenario.num_classes)
         self.num_classes = scenario.num_classes
-        if cfg.train.optimizer not in OPTIMIZERS:
-            raise ClbenchError(
-                f"unknown train.optimizer '{cfg.train.optimizer}'; valid: {', '.join(OPTIMIZERS)}"
-            )
+        optim.check(cfg.train)
+        self._optimizers = optim.OptimizerKeeper(cfg.train.optimizer_state)
         self._last_loss: torch.Tensor | None = None
         # The scenario's training augmentation, applied to whole batches on the device.
         self._augment = batch_transform(scenario.info.get("train_transform", "none"))
         # train.schedule: the LR over the stream, and the infinite schedule's T_ann weights
         self.lr_schedule = LRSchedule(cfg.train)
+        self.stream: list[Experience] = []  # the whole stream, set before it starts
+        self.experience_index: int | None = None  # None: outside the stream (source phase)
+        self.steps_taken: list[int] = []  # optimizer steps per experience (this process)
+        self._rngs: dict[str, torch.Generator] = {}  # named random streams (`rng`)
+        self._step_in_fit = 0
         # GPU speed options (trainer.*): memory format, then compilation
         self._channels_last = bool(cfg.trainer.get("channels_last", False))
         if self._channels_last:
@@ -65,21 +84,37 @@ class Strategy(L.LightningModule):
         if cfg.trainer.get("compile", False):
             self.backbone.compile()
 
-    # -- LR schedule over the stream (runner-facing; see clbench/schedules.py) ----------------
-    def step_plan(self, experiences: list[Experience], batch_size: int, epochs: int) -> list[int]:
-        """Optimizer steps each experience will take, known before the stream; override when
-        `train_dataset` or `train_epochs` differ from one pass per epoch over `exp.train`."""
-        return [epochs * math.ceil(len(e.train) / batch_size) for e in experiences]
+    # -- the stream (runner-facing; not meant to be overridden) -----------------------------
+    def plan_stream(self, experiences: list[Experience], protocol: Protocol) -> None:
+        """Runner: called once before the stream (and on resume). The step plan of the LR
+        schedule is what `train_dataset` and `train_epochs` will train, under `protocol`."""
+        self.stream = list(experiences)
+        self.protocol = protocol
+        self.lr_schedule.plan = [self.planned_steps(e) for e in experiences]
+        self.steps_taken = [0] * len(experiences)
 
-    def plan_stream(self, experiences: list[Experience], batch_size: int, epochs: int) -> None:
-        """Runner: called once before the stream (and on resume) with the global batch size and
-        the epochs per experience; schedules over the whole stream need its total steps."""
-        self.lr_schedule.plan = self.step_plan(experiences, batch_size, epochs)
+    def planned_steps(self, exp: Experience) -> int:
+        """Optimizer steps that training on `exp` will take."""
+        epochs = self.protocol.epochs(self.train_epochs(exp))
+        return self.protocol.steps(len(self.train_dataset(exp)), epochs) if epochs else 0
 
     def start_experience(self, index: int) -> None:
-        """Runner: the stream position, set before `before_experience` (not meant to be
-        overridden; the LR of experience `index` is a function of it and the plan)."""
+        """Runner: the stream position, set before `before_experience`."""
+        self.experience_index = index
         self.lr_schedule.experience = index
+        for name, g in self._rngs.items():
+            g.manual_seed(stream_seed(int(self.cfg.seed), index, name))
+
+    def rng(self, name: str) -> torch.Generator:
+        """The random stream `name` of the current experience: a CPU generator seeded from
+        (run seed, experience, name), reseeded at every experience; the same on every DDP
+        process and after a resume (clbench/seeding.py)."""
+        g = self._rngs.get(name)
+        if g is None:
+            k = -1 if self.experience_index is None else self.experience_index
+            g = self._rngs[name] = torch.Generator()
+            g.manual_seed(stream_seed(int(self.cfg.seed), k, name))
+        return g
 
     # -- runner hooks -------------------------------------------------------------------
     def before_experience(self, exp: Experience) -> None:
@@ -91,11 +126,12 @@ class Strategy(L.LightningModule):
         return int(self.cfg.train.epochs)
 
     def train_epochs(self, exp: Experience) -> int:
-        """Epochs to train on `exp`; 0 skips Lightning's fit (nothing to train)."""
+        """Epochs to train on `exp`; 0 skips Lightning's fit (nothing to train). A function
+        of the experience only: the step plan calls it for every experience in advance."""
         return int(self.cfg.train.epochs)
 
     def train_dataset(self, exp: Experience) -> Dataset:
-        """The data to fit on during `exp`."""
+        """The data to fit on during `exp` (a function of `self.stream` up to `exp`)."""
         return exp.train
 
     def after_experience(self, exp: Experience) -> None:
@@ -115,30 +151,72 @@ class Strategy(L.LightningModule):
         only for state that refers to the data itself (e.g. which experiences were seen).
         """
 
+    def frozen_copy(self) -> FrozenCopy:
+        """A frozen copy of backbone + head (teacher or snapshot): assign it to an attribute
+        in `__init__`, so that it is in the state_dict; fill it with `refresh` or `ema`."""
+        return FrozenCopy(self.backbone, self.head)
+
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Predicted class indices for a batch of inputs."""
         return self(x).argmax(dim=1)
 
-    # -- Lightning ----------------------------------------------------------------------
+    # -- the optimizer (owned by the base) -------------------------------------------------
+    def param_groups(self) -> list[dict[str, Any]]:
+        """What the optimizer trains, as torch param groups (a group may set its own `lr`,
+        `weight_decay`, ...). Default: every parameter that requires a gradient."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
+    def optimizer_settings(self) -> dict[str, Any]:
+        """The optimizer's name and hyperparameters (`optim.OPTIMIZERS`); from `train.*` by
+        default. A change of settings or parameters rebuilds the optimizer."""
+        return optim.settings_from_train(self.cfg.train)
+
+    def optimizer_state(self) -> dict[str, Any]:
+        """Runner: the optimizer state a checkpoint keeps (empty under reset)."""
+        return self._optimizers.state()
+
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        """Runner: on resume, the checkpoint's optimizer state for the next fit."""
+        self._optimizers.load(state)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        self._step_in_fit = 0
+        return self._optimizers.get(
+            self, self.optimizer_settings(), self.param_groups(), self.experience_index
+        )
+
+    # -- the training step ------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(self(x), y)
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """The training view of a raw batch: the scenario's augmentation, on the device. Apply
+        it to every sample that is trained on, replayed ones included."""
+        return self._augment(x, None)
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if self.trainer.training:
-            x = self._augment(batch[0], None)
-            if self._channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            batch = [x, *batch[1:]]
-        return batch
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The training loss of a raw batch."""
+        return F.cross_entropy(self(self.augment(x)), y)
+
+    def step_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """The loss of one training batch (default: `loss(x, y)`, tracked for logging)."""
+        loss = self.loss(batch[0], batch[1])
+        self.track_loss("train/loss", loss, batch_idx)
+        return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch[0], batch[1]
-        loss = self.loss(x, y)
-        self.track_loss("train/loss", loss, batch_idx)
+        if self._channels_last and batch[0].dim() == 4:
+            batch = [batch[0].contiguous(memory_format=torch.channels_last), *batch[1:]]
+        loss = self.step_loss(batch, batch_idx)
+        opt = self.optimizers()
+        self._step_in_fit += 1
+        self.lr_schedule.apply(opt.param_groups, self._step_in_fit)
+        opt.zero_grad()
+        self.manual_backward(loss)
+        opt.step()
+        if self.experience_index is not None and self.experience_index < len(self.steps_taken):
+            self.steps_taken[self.experience_index] += 1
         return loss
 
     def track_loss(self, name: str, loss: torch.Tensor, batch_idx: int) -> None:
@@ -161,17 +239,6 @@ class Strategy(L.LightningModule):
                 f"training loss became NaN or infinite (epoch {self.current_epoch}); "
                 "lower train.lr or check the data"
             )
-
-    def configure_optimizers(self) -> Any:
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = OPTIMIZERS[self.cfg.train.optimizer](params, self.cfg.train)
-        if not self.lr_schedule.active():
-            return optimizer
-        scheduler = self.lr_schedule.scheduler(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
 
     def configure_callbacks(self) -> list[Any]:
         # Lightning calls every hook of every callback on every step: attach only what is used

@@ -36,7 +36,7 @@ weights after every session, and with penalty = 0 the fast weights are plain fin
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -48,7 +48,8 @@ from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
 from scenarios.base import Experience, Scenario
 from strategies.base import Strategy
-from strategies.prototypes import all_reduce_sum, cosine_logits, dist_info, experience_class_means
+from strategies.penalties import Anchors, estimate_fisher
+from strategies.prototypes import cosine_logits, experience_class_means
 
 # -- pure math ----------------------------------------------------------------------------
 
@@ -58,47 +59,6 @@ def consolidate(slow: Iterable[torch.Tensor], fast: Iterable[torch.Tensor], beta
     """In place: slow <- slow + beta * (fast - slow), tensor by tensor (step 2)."""
     for s, f in zip(slow, fast, strict=True):
         s.add_(beta * (f.to(s) - s))
-
-
-def ewc_penalty(
-    params: Iterable[torch.Tensor],
-    anchors: Iterable[torch.Tensor],
-    fisher: Iterable[torch.Tensor],
-) -> torch.Tensor:
-    """sum over tensors of sum F * (theta - theta*)^2 (step 1's anchor, before the 1/2 weight)."""
-    total = torch.zeros(())
-    for p, a, f in zip(params, anchors, fisher, strict=True):
-        total = total.to(p.device) + (f * (p - a) ** 2).sum()
-    return total
-
-
-def fisher_diag(
-    model: nn.Module,
-    names: list[str],
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    x: torch.Tensor,
-    y: torch.Tensor,
-    batch_size: int,
-) -> tuple[list[torch.Tensor], int]:
-    """Empirical diagonal Fisher, unnormalised: for the parameters `names` of `model`, the sum
-    over samples of the squared gradient of each sample's loss `loss_fn(model(x_i), y_i)`, and
-    the number of samples (divide the all-reduced sums by the all-reduced count)."""
-    from torch.func import functional_call, grad, vmap
-
-    params = {n: p.detach() for n, p in model.named_parameters() if n in names}
-    buffers = dict(model.named_buffers())
-
-    def one(ps: dict, xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
-        out = functional_call(model, (ps, buffers), (xi.unsqueeze(0),))
-        return loss_fn(out, yi.unsqueeze(0))
-
-    per_sample = vmap(grad(one), in_dims=(None, 0, 0))
-    sums = [torch.zeros_like(params[n]) for n in names]
-    for s in range(0, len(x), batch_size):
-        g = per_sample(params, x[s : s + batch_size], y[s : s + batch_size])
-        for acc, n in zip(sums, names, strict=True):
-            acc += (g[n] ** 2).sum(0)
-    return sums, len(x)
 
 
 # -- strategy -----------------------------------------------------------------------------
@@ -143,16 +103,9 @@ class FastSlow(Strategy):
         ).requires_grad_(False)
         self._fast_names = [n for n, _ in self.named_parameters() if not n.startswith("slow.")]
         self._fast_params = [dict(self.named_parameters())[n] for n in self._fast_names]
-        self.anchor = nn.Module()
-        self.fisher = nn.Module()
-        for i, w in enumerate(self._fast_params):
-            self.anchor.register_buffer(f"p{i}", w.detach().clone())
-            self.fisher.register_buffer(f"p{i}", torch.zeros_like(w))
+        self.ewc = Anchors(self._fast_params)  # step 1's anchors and Fisher
         self.register_buffer("seen", torch.zeros(self.num_classes, dtype=torch.bool))
         self.register_buffer("sessions", torch.zeros((), dtype=torch.long))
-
-    def _buffers_of(self, m: nn.Module) -> list[torch.Tensor]:
-        return [getattr(m, f"p{i}") for i in range(len(self._fast_params))]
 
     def slow_params(self) -> list[torch.Tensor]:
         return list(self.slow["backbone"].parameters()) + list(self.slow["head"].parameters())
@@ -167,22 +120,22 @@ class FastSlow(Strategy):
         return cosine_logits(self.backbone(x), self.head.weight, self.params.temperature, self.seen)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        ce = F.cross_entropy(self(x), y)
+        ce = F.cross_entropy(self(self.augment(x)), y)
         if int(self.sessions) == 0 or self.params.penalty == 0:
             return ce
-        pen = ewc_penalty(
-            self._fast_params, self._buffers_of(self.anchor), self._buffers_of(self.fisher)
-        )
-        return ce + 0.5 * self.params.penalty * pen
+        return ce + 0.5 * self.params.penalty * self.ewc.penalty(self._fast_params)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [{"params": self._fast_params}]  # never the slow weights
+
+    def optimizer_settings(self) -> dict[str, Any]:
         if int(self.sessions) == 0:
-            return super().configure_optimizers()
-        return torch.optim.SGD(self._fast_params, lr=self.params.inc_lr)
+            return super().optimizer_settings()
+        return {"name": "sgd", "lr": self.params.inc_lr}  # plain SGD in incremental sessions
 
     # -- runner hooks ---------------------------------------------------------------------
     def train_epochs(self, exp: Experience) -> int:
-        return int(self.cfg.train.epochs) if int(self.sessions) == 0 else self.params.inc_epochs
+        return int(self.cfg.train.epochs) if exp.index == 0 else self.params.inc_epochs
 
     @torch.no_grad()
     def _imprint(self, exp: Experience) -> None:
@@ -197,38 +150,23 @@ class FastSlow(Strategy):
         if int(self.sessions) > 0:  # new classes start from their shots' mean
             self._imprint(exp)
 
-    def _session_fisher(self, exp: Experience) -> list[torch.Tensor]:
-        world, rank = dist_info()
-        n_max = self.params.fisher_samples
-        x, y = exp.train.tensors[0][:n_max], exp.train.tensors[1][:n_max]
-        x, y = x[rank::world], y[rank::world]
-        was = self.training
-        self.eval()
-
-        with torch.enable_grad():
-            sums, n = fisher_diag(
-                self,
-                self._fast_names,
-                F.cross_entropy,
-                x.to(self.device),
-                y.to(self.device),
-                self.params.fisher_batch_size,
-            )
-        self.train(was)
-        count = all_reduce_sum(torch.tensor(float(n), dtype=torch.float64))
-        return [all_reduce_sum(s) / count.clamp(min=1).to(s) for s in sums]
-
     def after_experience(self, exp: Experience) -> None:
         first = int(self.sessions) == 0
         if first:  # base rows as class means too, so that imprinted rows compete fairly
             self._imprint(exp)
         # Step 1: consolidate the fast weights (Fisher and anchor for the next sessions).
-        new_fisher = self._session_fisher(exp)
-        with torch.no_grad():
-            for f, nf in zip(self._buffers_of(self.fisher), new_fisher, strict=True):
-                f += nf
-            for a, w in zip(self._buffers_of(self.anchor), self._fast_params, strict=True):
-                a.copy_(w)
+        n = self.params.fisher_samples  # the first ones, in the data's order
+        x, y = exp.train.tensors[0][:n], exp.train.tensors[1][:n]
+        fisher = estimate_fisher(
+            self,
+            self._fast_names,
+            F.cross_entropy,
+            x,
+            y,
+            self.params.fisher_batch_size,
+            self.device,
+        )
+        self.ewc.consolidate(self._fast_params, fisher)
         # Step 2: the slow weights move towards the fast ones.
         beta = self.params.base_beta if first else self.params.beta
         consolidate(self.slow_params(), self._fast_params, beta)

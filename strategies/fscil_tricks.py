@@ -255,7 +255,7 @@ class FscilTricks(Strategy):
 
     # -- runner hooks ---------------------------------------------------------------------
     def train_epochs(self, exp: Experience) -> int:
-        if not self.base_done:
+        if exp.index == 0:  # the base session
             return int(self.cfg.train.epochs)
         return int(self.params.subnet_epochs) if self.params.subnet else 0
 
@@ -298,6 +298,7 @@ class FscilTricks(Strategy):
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         p = self.params
+        x = self.augment(x)
         if self.base_done:  # incremental SubNet tuning against the fixed prototypes
             f = self.backbone(x)
             return F.cross_entropy(cosine_logits(f, self.protos, p.temperature, self.seen), y)
@@ -329,8 +330,11 @@ class FscilTricks(Strategy):
                 if w.grad is not None:
                     w.grad.mul_(m)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [{"params": self._tunable}] if self.base_done else super().param_groups()
+
+    def optimizer_settings(self) -> dict[str, Any]:
         if self.base_done:
             # plain SGD: no momentum or weight decay that could move masked-out entries
-            return torch.optim.SGD(self._tunable, lr=self.params.subnet_lr)
-        return super().configure_optimizers()
+            return {"name": "sgd", "lr": self.params.subnet_lr}
+        return super().optimizer_settings()

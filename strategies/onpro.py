@@ -89,7 +89,7 @@ from clbench.errors import ClbenchError
 from scenarios.base import Experience, Scenario
 from strategies.base import Strategy
 from strategies.prototypes import dist_info
-from strategies.replay import ReservoirBuffer, _seed
+from strategies.replay import ReservoirBuffer
 
 # -- pure math -----------------------------------------------------------------------------
 
@@ -339,7 +339,16 @@ class OnPro(Strategy):
     """OnPro (Wei et al., ICCV 2023): OPE + APF + OCM's L_INS over a reservoir buffer."""
 
     Params = OnProParams
-    defaults = {"train": {"optimizer": "adam", "lr": 5e-4, "weight_decay": 1e-4}}
+    # the code: one Adam for the whole stream, betas (0.9, 0.99), not torch's default 0.999
+    defaults = {
+        "train": {
+            "optimizer": "adam",
+            "lr": 5e-4,
+            "weight_decay": 1e-4,
+            "betas": [0.9, 0.99],
+            "optimizer_state": "keep",
+        }
+    }
 
     def __init__(self, cfg: Any, scenario: Scenario) -> None:
         super().__init__(cfg, scenario)
@@ -376,7 +385,6 @@ class OnPro(Strategy):
         self.projector = nn.Linear(self.feature_dim, self.proj_dim)
         self.buffer = ReservoirBuffer(p.buffer_size)
         self.seen = torch.zeros(self.num_classes, dtype=torch.bool)
-        self._gen = torch.Generator()
         self._exp_index = 0
         self._step = 0  # stream batches so far in this experience
         # (classes, μ) of the latest memory batch; recomputed every step, so not saved
@@ -391,21 +399,12 @@ class OnPro(Strategy):
         self.seen = state["seen"].clone()
 
     def before_experience(self, exp: Experience) -> None:
-        # Same seed on every process and on resume: every random draw agrees.
-        self._gen.manual_seed(_seed(self.cfg.seed, exp.index, 5))
         self._exp_index, self._step = exp.index, 0
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        return batch  # OnPro draws its own views; the buffer stores raw samples (as the code)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        t = self.cfg.train
-        if t.optimizer != "adam":
-            return super().configure_optimizers()
-        # the code's betas (0.9, 0.99), not torch's default 0.999
-        return torch.optim.Adam(
-            self.parameters(), lr=t.lr, betas=(0.9, 0.99), weight_decay=t.weight_decay
-        )
+    @property
+    def _gen(self) -> torch.Generator:
+        # one stream, the same on every process and on resume: every random draw agrees
+        return self.rng("onpro")
 
     # -- pieces ------------------------------------------------------------------------
     def _view(self, x: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,6 @@ from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
 from scenarios.base import Experience, Scenario
 from strategies.base import Strategy
-from strategies.replay import _seed
 
 LAG_FROM = ("last-seen", "first-learned")
 
@@ -87,7 +86,6 @@ class PowerLawReplay(Strategy):
         self.last_seen: list[int] = []  # per past task: the step it was last seen
         self.clock = 0  # optimizer steps taken in the stream
         self.revisits: list[int] = []  # per past task: how often it was rehearsed (diagnostic)
-        self._sampler = torch.Generator()
 
     def get_extra_state(self) -> dict[str, Any]:
         return {
@@ -103,13 +101,9 @@ class PowerLawReplay(Strategy):
         self.last_seen, self.revisits = list(state["last_seen"]), list(state["revisits"])
         self.clock = int(state["clock"])
 
-    def before_experience(self, exp: Experience) -> None:
-        # Same seed on every process: the rehearsal draws agree across ranks.
-        self._sampler.manual_seed(_seed(self.cfg.seed, exp.index, 1))
-
     def after_experience(self, exp: Experience) -> None:
         x, y = exp.train.tensors[0], exp.train.tensors[1]
-        g = torch.Generator().manual_seed(_seed(self.cfg.seed, exp.index, 2))
+        g = self.rng("buffer-order")
         order = torch.randperm(len(x), generator=g)
         self.memory.append((x[order], y[order]))
         self.last_seen.append(self.clock)
@@ -121,15 +115,16 @@ class PowerLawReplay(Strategy):
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.clock += 1
         tasks = [i for i, (mx, _) in enumerate(self.memory) if len(mx)]
-        if tasks:
+        if tasks:  # the same draws on every process (one shared stream)
+            g = self.rng("replay-batches")
             lags = torch.tensor([self.clock - self.last_seen[i] for i in tasks])
-            i = tasks[int(sample_tasks(lags, self.params.alpha, 1, self._sampler))]
+            i = tasks[int(sample_tasks(lags, self.params.alpha, 1, g))]
             mx, my = self.memory[i]
-            idx = torch.randint(len(mx), (self.rehearsal_size,), generator=self._sampler)
+            idx = torch.randint(len(mx), (self.rehearsal_size,), generator=g)
             world, rank = self.trainer.world_size, self.trainer.global_rank
             x = torch.cat([x, mx[idx][rank::world].to(x.device)])
             y = torch.cat([y, my[idx][rank::world].to(y.device)])
             self.revisits[i] += 1
             if self.params.lag_from == "last-seen":
                 self.last_seen[i] = self.clock
-        return F.cross_entropy(self(x), y)
+        return F.cross_entropy(self(self.augment(x)), y)

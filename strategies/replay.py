@@ -110,7 +110,6 @@ class Replay(Strategy):
         if self.replay_batch_size < 1:
             raise ClbenchError("strategy.replay_batch_size must be >= 1")
         self.buffer = ReservoirBuffer(self.params.buffer_size)
-        self._sampler = torch.Generator()
 
     def get_extra_state(self) -> dict[str, Any]:
         return {"buffer": self.buffer.state()}
@@ -118,28 +117,17 @@ class Replay(Strategy):
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.buffer.load(state["buffer"])
 
-    def before_experience(self, exp: Experience) -> None:
-        # Same seed on every process: the replay batches agree across ranks.
-        self._sampler.manual_seed(_seed(self.cfg.seed, exp.index, 1))
-
     def after_experience(self, exp: Experience) -> None:
         x, y = exp.train.tensors[0], exp.train.tensors[1]
-        g = torch.Generator().manual_seed(_seed(self.cfg.seed, exp.index, 2))
+        g = self.rng("buffer-order")
         order = torch.randperm(len(x), generator=g)  # the stream order within the experience
         self.buffer.add(x[order], y[order], g)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if len(self.buffer):
             world, rank = self.trainer.world_size, self.trainer.global_rank
-            bx, by = self.buffer.sample(self.replay_batch_size, self._sampler)
+            # the same draw on every process (one shared stream); each takes its slice
+            bx, by = self.buffer.sample(self.replay_batch_size, self.rng("replay-batches"))
             x = torch.cat([x, bx[rank::world].to(x.device)])
             y = torch.cat([y, by[rank::world].to(y.device)])
-        return F.cross_entropy(self(x), y)
-
-
-def _seed(*parts: int) -> int:
-    """A deterministic 63-bit seed from integers."""
-    h = 1469598103934665603
-    for p in parts:
-        h = ((h ^ (p & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) % (1 << 63)
-    return h
+        return F.cross_entropy(self(self.augment(x)), y)  # replayed samples augmented too

@@ -91,11 +91,7 @@ class TEEN(Strategy):
         return cosine_logits(self.backbone(x), self.head.weight, self.params.temperature, self.seen)
 
     def train_epochs(self, exp: Experience) -> int:
-        return 0 if self.frozen else int(self.cfg.train.epochs)
-
-    def step_plan(self, experiences: list[Experience], batch_size: int, epochs: int) -> list[int]:
-        plan = super().step_plan(experiences, batch_size, epochs)
-        return plan[:1] + [0] * (len(plan) - 1)  # only the base session trains
+        return int(self.cfg.train.epochs) if exp.index == 0 else 0  # only the base session
 
     def before_experience(self, exp: Experience) -> None:
         self.seen[exp.classes] = True

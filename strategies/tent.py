@@ -29,7 +29,8 @@ from strategies.tta import TestTimeAdaptation, softmax_entropy
 
 
 class Tent(TestTimeAdaptation):
-    defaults = {"backbone": {"name": "convnet"}}
+    # one Adam over the whole stream of domains, as the reference code (strategies/tta.py)
+    defaults = {"backbone": {"name": "convnet"}, "train": {"optimizer_state": "keep"}}
 
     def __init__(self, cfg: Any, scenario: Scenario) -> None:
         super().__init__(cfg, scenario)

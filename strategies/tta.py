@@ -23,8 +23,10 @@ batch, and VDP's augmentations and pseudo-label decisions are per batch, so N pr
 would not reproduce the single-process run.
 
 Adaptation state that must survive a resume lives in the state_dict (parameters and
-buffers, incl. the `adapting` flag). The Adam moments do not: each domain starts a fresh
-optimizer (our choice; Tent and CoTTA keep one optimizer over the whole stream).
+buffers, incl. the `adapting` flag). The adaptation optimizer is one Adam over the whole
+stream of domains, as in CoTTA's code (cifar/cifar10c.py builds it once in setup_tent /
+setup_cotta and never resets it between corruptions): tent and vdp default to
+`train.optimizer_state=keep`, and the kept moments are saved with the checkpoint.
 """
 
 from __future__ import annotations
@@ -112,9 +114,9 @@ class TestTimeAdaptation(Strategy):
         """The unsupervised loss on one batch of unlabelled test images."""
         raise NotImplementedError
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+    def step_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
         if not bool(self.adapting):
-            return super().training_step(batch, batch_idx)
+            return super().step_loss(batch, batch_idx)
         if len(batch) > 1:  # [x, positions]: predict before the update (online scoring)
             self._remember(batch[0], batch[1])
         loss = self.adapt_step(batch[0])
@@ -130,8 +132,7 @@ class TestTimeAdaptation(Strategy):
         self._online[index] = self.predict(x).to(torch.int64)
         self.train(was_training)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def optimizer_settings(self) -> dict[str, Any]:
         if not bool(self.adapting):
-            return super().configure_optimizers()
-        params = [p for p in self.parameters() if p.requires_grad]
-        return torch.optim.Adam(params, lr=self.params.lr, betas=(0.9, 0.999))
+            return super().optimizer_settings()
+        return {"name": "adam", "lr": self.params.lr, "betas": [0.9, 0.999]}

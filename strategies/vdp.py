@@ -68,8 +68,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from clbench.errors import ClbenchError
-from scenarios.base import Experience, Scenario
-from strategies.replay import _seed
+from scenarios.base import Scenario
 from strategies.tta import TestTimeAdaptation, TTAParams, soft_cross_entropy
 
 # -- pure functions ---------------------------------------------------------------------------
@@ -198,7 +197,8 @@ class VDPParams(TTAParams):
 
 class VDP(TestTimeAdaptation):
     Params = VDPParams
-    defaults = {"backbone": {"name": "convnet"}}
+    # one Adam over the whole stream of domains, as the reference code (strategies/tta.py)
+    defaults = {"backbone": {"name": "convnet"}, "train": {"optimizer_state": "keep"}}
 
     def __init__(self, cfg: Any, scenario: Scenario) -> None:
         super().__init__(cfg, scenario)
@@ -230,7 +230,6 @@ class VDP(TestTimeAdaptation):
         norm = scenario.info.get("normalization", {})
         self._mean = list(norm.get("mean", [0.0] * shape[0]))
         self._std = list(norm.get("std", [1.0] * shape[0]))
-        self._gen = torch.Generator()
 
     # -- phases -------------------------------------------------------------------------
     def start_adaptation(self) -> None:
@@ -243,10 +242,10 @@ class VDP(TestTimeAdaptation):
                 bn.track_running_stats = False
         self.train(self.training)
 
-    def before_experience(self, exp: Experience) -> None:
-        super().before_experience(exp)
+    @property
+    def _gen(self) -> torch.Generator:
         # augmentations and restore draws: seeded per domain, so a resumed run matches
-        self._gen.manual_seed(_seed(self.cfg.seed, exp.index, 7))
+        return self.rng("vdp")
 
     def train(self, mode: bool = True) -> VDP:
         super().train(mode)

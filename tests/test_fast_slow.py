@@ -6,7 +6,8 @@ import torch
 from conftest import toy_fscil
 from torch import nn
 
-from strategies.fast_slow import consolidate, ewc_penalty, fisher_diag
+from strategies.fast_slow import consolidate
+from strategies.penalties import ewc_penalty, fisher_diag
 
 
 def test_consolidate_hand_values():
@@ -74,8 +75,8 @@ def test_slow_weights_move_only_at_consolidation_by_beta():
         beta = 1.0 if e.index == 0 else 0.5  # base_beta, then beta
         for s0, s1, f in zip(slow0, _slow(model), fast, strict=True):
             assert torch.allclose(s1, s0 + beta * (f - s0), atol=1e-6)
-    assert model.fisher.p0.abs().sum() > 0  # step 1 has a Fisher to anchor with
-    for a, p in zip(model._buffers_of(model.anchor), model._fast_params, strict=True):
+    assert model.ewc.fisher.p0.abs().sum() > 0  # step 1 has a Fisher to anchor with
+    for a, p in zip(model.ewc.anchors(), model._fast_params, strict=True):
         assert torch.equal(a, p)  # ... and the anchor is the consolidated fast weights
 
 

@@ -1,4 +1,4 @@
-"""LR schedules against hand-computed values at their phase boundaries, the scheduler that the
+"""LR schedules against hand-computed values at their phase boundaries, the per-step LR that the
 strategies use, and the infinite schedule's anneal-for-evaluation in a real run."""
 
 from __future__ import annotations
@@ -104,19 +104,22 @@ def test_steps_beyond_the_plan_keep_the_last_value():
     assert lr_factor(t, [20], 0, 500) == pytest.approx(0.1)
 
 
-def test_the_lambda_scheduler_gives_the_formula_per_optimizer_step():
+def test_apply_gives_the_formula_per_optimizer_step_and_group():
     train = _train(schedule="repeated-cosine", warmup_steps=2, lr=0.5, min_lr_ratio=0.1)
     sch = LRSchedule(train)
     sch.plan, sch.experience = [6, 6], 1
-    p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([p], lr=0.5)
-    lambda_lr = sch.scheduler(opt)
-    seen = []
-    for _ in range(6):
+    p, q = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([{"params": [p]}, {"params": [q], "lr": 0.05}], lr=0.5)
+    for g in opt.param_groups:
+        g["initial_lr"] = g["lr"]
+    seen, other = [], []
+    for s in range(1, 7):
+        sch.apply(opt.param_groups, s)
         seen.append(opt.param_groups[0]["lr"])
+        other.append(opt.param_groups[1]["lr"])
         opt.step()
-        lambda_lr.step()
     assert seen == pytest.approx(stream_lrs(train, [6, 6])[1])
+    assert other == pytest.approx([v / 10 for v in seen])  # each group its own LR
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The strategy base class: batch augmentation on training batches only; divergence stops a run."""
+"""The strategy base class: the augmented view, the owned optimizer and step; divergence stops a run."""
 
 from types import SimpleNamespace
 
@@ -17,26 +17,33 @@ def _model(tmp_path, transform):
     return Finetune(cfg, scenario)
 
 
-def test_augmentation_on_training_batches_only(tmp_path):
+def test_augment_gives_the_training_view_and_loss_sees_the_raw_batch(tmp_path):
     model = _model(tmp_path, "flip")
     x = torch.arange(16.0).view(1, 1, 4, 4).repeat(64, 1, 1, 1)
-    y = torch.zeros(64, dtype=torch.long)
-    model._trainer = SimpleNamespace(training=True)
     torch.manual_seed(0)
-    out, _ = model.on_after_batch_transfer([x, y], 0)
+    out = model.augment(x)
     flipped = (out == x.flip(3)).flatten(1).all(1)
     kept = (out == x).flatten(1).all(1)
     assert (flipped | kept).all() and 10 < int(flipped.sum()) < 54  # about half flipped
-    model._trainer = SimpleNamespace(training=False)
-    out, _ = model.on_after_batch_transfer([x, y], 0)
-    assert torch.equal(out, x)
+    # the default loss augments the raw batch it is given (evaluation never calls loss)
+    seen = []
+    model.forward = lambda v: seen.append(v) or torch.zeros(len(v), 2, requires_grad=True)
+    model.loss(x, torch.zeros(64, dtype=torch.long))
+    assert not torch.equal(seen[0], x) and ((seen[0] == x) | (seen[0] == x.flip(3))).all()
 
 
 def test_no_transform_named_means_none(tmp_path):
     model = _model(tmp_path, "none")
-    model._trainer = SimpleNamespace(training=True)
     x = torch.randn(3, 1, 4, 4)
-    assert torch.equal(model.on_after_batch_transfer([x, torch.zeros(3)], 0)[0], x)
+    assert torch.equal(model.augment(x), x)
+
+
+def test_strategies_cannot_override_the_optimizer_or_the_step():
+    from strategies.base import Strategy
+
+    for hook in ("configure_optimizers", "training_step"):
+        with pytest.raises(TypeError, match=hook):
+            type("Bad", (Strategy,), {hook: lambda self: None})
 
 
 def test_a_diverging_run_stops_with_one_line(results_dir):
@@ -71,7 +78,12 @@ def test_gpu_speed_options_channels_last_and_compile(tmp_path):
     assert not conv.weight.is_contiguous()  # really NHWC, not a no-op
     assert model.backbone._compiled_call_impl is not None  # compiled in place
     assert all(not k.startswith("_orig_mod") for k in model.state_dict())  # same keys
-    model._trainer = SimpleNamespace(training=True)
+    seen = []
+    model.step_loss = lambda batch, i: seen.append(batch[0]) or torch.zeros((), requires_grad=True)
+    model.optimizers = lambda: SimpleNamespace(
+        param_groups=[], zero_grad=lambda: None, step=lambda: None
+    )
+    model.manual_backward = lambda loss: None
     x = torch.randn(3, 8, 8, 8)
-    out = model.on_after_batch_transfer([x, torch.zeros(3)], 0)[0]
-    assert out.is_contiguous(memory_format=torch.channels_last) and torch.equal(out, x)
+    model.training_step([x, torch.zeros(3)], 0)
+    assert seen[0].is_contiguous(memory_format=torch.channels_last) and torch.equal(seen[0], x)
