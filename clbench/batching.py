@@ -1,4 +1,9 @@
-"""Whole-batch fetching for in-memory datasets (a fast path of the training loader).
+"""The training loader: DDP-sharded, resumable batches, and whole-batch fetching for
+in-memory datasets (its fast path).
+
+`train_loader` gives process r of W positions r, r+W, ... of one seeded permutation per
+epoch of the experience (`ExperienceSampler`), so the W local batches of a step together are
+the single-process batch, and a resumed run draws the batches of an uninterrupted one.
 
 PyTorch's DataLoader indexes a dataset one sample at a time and stacks the samples: for
 MNIST-sized data that costs more than the model's step. When every part of the training
@@ -13,7 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.utils.data import ConcatDataset, Dataset, TensorDataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, TensorDataset
+
+from clbench.errors import ClbenchError
 
 
 class BatchedTensors(Dataset):
@@ -84,3 +91,39 @@ def batched(data: Dataset) -> Dataset | None:
 def pass_batch(batch: Any) -> Any:
     """The loader's collate function for `BatchedTensors`: the batch is already gathered."""
     return list(batch)
+
+
+class ExperienceSampler(DistributedSampler):
+    """Shuffles by (seed, epoch within the experience), whatever Lightning's global epoch
+    count is, so a resumed run draws the same batches as an uninterrupted one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._first_epoch: int | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        if self._first_epoch is None:
+            self._first_epoch = epoch
+        super().set_epoch(epoch - self._first_epoch)
+
+
+def train_loader(
+    data: Dataset, batch_size: int, world: int, rank: int, seed: int, shuffle: bool = True
+) -> DataLoader:
+    """A shuffled loader whose global batches do not depend on the number of processes.
+
+    Process r takes positions r, r+W, ... of one seeded permutation (of the stored order when
+    `shuffle` is off), so the W local batches of step k together are exactly the
+    single-process batch k.
+    """
+    if batch_size % world:
+        raise ClbenchError(
+            f"train.batch_size={batch_size} must be divisible by the {world} processes"
+        )
+    sampler = ExperienceSampler(data, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
+    fast = batched(data)  # in-memory tensors: gather each batch in one index
+    if fast is not None:
+        return DataLoader(
+            fast, batch_size=batch_size // world, sampler=sampler, collate_fn=pass_batch
+        )
+    return DataLoader(data, batch_size=batch_size // world, sampler=sampler)

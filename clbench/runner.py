@@ -1,41 +1,45 @@
 """The runner: the one loop that every strategy and scenario goes through.
 
-Per training experience: `before_experience`, a Lightning `fit` on the strategy's training
-data for `train_epochs(exp)` epochs (skipped when 0: nothing to train), `after_experience`,
-then evaluation on every test experience (one row of the accuracy matrix). The runner owns
-seeding, the Trainer, logging, timing, per-experience state and the record; it never looks
-at a strategy's name.
+`run` builds the scenario and the strategy from the config and hands them to `_Run`, which
+reads top-down: the Trainer and its processes, then per training experience
+`start_experience` and `before_experience`, a Lightning `fit` on the strategy's training
+data for the protocol's epochs (skipped when 0: nothing to train), the online scores,
+`after_experience`, the DDP state check, one row of the accuracy matrix, and the checkpoint;
+at the end the record. The protocol (batch size, online or not, stored order, target, CTTA
+source phase) is decided once (clbench/protocol.py); evaluation, distributed helpers and the
+record's assembly live in their own modules. The runner never looks at a strategy's name.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import resource
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from time import perf_counter
 from typing import Any
 
 import lightning as L
-import torch
-import torch.distributed as dist
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import Dataset
 
-from clbench import batching, checkpoint, records
+from clbench import checkpoint, records, report
 from clbench import metrics as M
-from clbench.config import to_dict
+from clbench.batching import ExperienceSampler, train_loader  # noqa: F401 (re-exported)
+from clbench.distributed import (  # noqa: F401 (re-exported)
+    check_same_state_across_processes,
+    start_processes,
+    state_fingerprint,
+)
 from clbench.errors import ClbenchError, RunInterrupted
+from clbench.evaluation import evaluate, online_accuracy
 from clbench.protocol import Protocol
+from clbench.report import Progress
 from scenarios import SCENARIOS
 from scenarios.base import Experience
 from strategies import STRATEGIES
@@ -62,141 +66,6 @@ def check_compatible(strategy: str, scenario: str) -> str:
     return kind
 
 
-class ExperienceSampler(DistributedSampler):
-    """Shuffles by (seed, epoch within the experience), whatever Lightning's global epoch
-    count is, so a resumed run draws the same batches as an uninterrupted one."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._first_epoch: int | None = None
-
-    def set_epoch(self, epoch: int) -> None:
-        if self._first_epoch is None:
-            self._first_epoch = epoch
-        super().set_epoch(epoch - self._first_epoch)
-
-
-def train_loader(
-    data: Dataset, batch_size: int, world: int, rank: int, seed: int, shuffle: bool = True
-) -> DataLoader:
-    """A shuffled loader whose global batches do not depend on the number of processes.
-
-    Process r takes positions r, r+W, ... of one seeded permutation (of the stored order when
-    `shuffle` is off), so the W local batches of step k together are exactly the
-    single-process batch k.
-    """
-    if batch_size % world:
-        raise ClbenchError(
-            f"train.batch_size={batch_size} must be divisible by the {world} processes"
-        )
-    sampler = ExperienceSampler(data, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
-    fast = batching.batched(data)  # in-memory tensors: gather each batch in one index
-    if fast is not None:
-        return DataLoader(
-            fast, batch_size=batch_size // world, sampler=sampler, collate_fn=batching.pass_batch
-        )
-    return DataLoader(data, batch_size=batch_size // world, sampler=sampler)
-
-
-def _dist() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size(), dist.get_rank()
-    return 1, 0
-
-
-@torch.no_grad()
-def evaluate(
-    model: Strategy, experiences: list[Experience], device: torch.device, batch_size: int
-) -> tuple[list[float], list[int]]:
-    """Accuracy on each test experience, and its size. Under DDP each process scores a
-    disjoint shard and the counts are summed, so every test sample counts exactly once.
-    Experiences that share one test set (e.g. CORe50's) are scored once."""
-    world, rank = _dist()
-    was_training = model.training
-    model.eval()
-    model.to(device)
-    counts = torch.zeros(2, len(experiences), dtype=torch.float64)
-    scored: dict[int, int] = {}  # id of a test set -> the column that scored it
-    for j, exp in enumerate(experiences):
-        first = scored.setdefault(id(exp.test), j)
-        if first != j:
-            counts[:, j] = counts[:, first]
-            continue
-        x, y = exp.test.tensors[0][rank::world], exp.test.tensors[1][rank::world]
-        for s in range(0, len(x), batch_size):
-            pred = model.predict(x[s : s + batch_size].to(device)).cpu()
-            counts[0, j] += (pred == y[s : s + batch_size]).sum().item()
-        counts[1, j] += len(y)
-    if world > 1:
-        on = device if dist.get_backend() == "nccl" else torch.device("cpu")
-        reduced = counts.to(on)
-        dist.all_reduce(reduced)
-        counts = reduced.cpu()
-    model.train(was_training)
-    return (counts[0] / counts[1].clamp(min=1)).tolist(), [int(n) for n in counts[1].tolist()]
-
-
-@torch.no_grad()
-def online_accuracy(model: Strategy, exp: Experience, device: torch.device) -> float | None:
-    """Accuracy of the predictions the strategy made on `exp` while training on it (each
-    batch predicted before the update on it; `Strategy.online_predictions`), scored against
-    `exp.test`'s labels; None when the strategy makes none. Under DDP each process holds the
-    predictions of its own batches (-1 elsewhere): the maximum over processes joins them."""
-    pred = model.online_predictions(exp)
-    if pred is None:
-        return None
-    y = exp.test.tensors[1]
-    pred = pred.to(torch.int64).reshape(-1)
-    if len(pred) != len(y):
-        raise ValueError(f"online_predictions gave {len(pred)} predictions for {len(y)} samples")
-    world, _ = _dist()
-    if world > 1:
-        on = device if dist.get_backend() == "nccl" else torch.device("cpu")
-        joined = pred.to(on)
-        dist.all_reduce(joined, op=dist.ReduceOp.MAX)
-        pred = joined.cpu()
-    return float((pred.cpu() == y).double().mean())  # an unpredicted sample (-1) is an error
-
-
-def state_fingerprint(state: Any) -> str:
-    """A hash of a (nested) state_dict: tensors by their bytes, other values by repr."""
-    h = hashlib.sha256()
-
-    def visit(key: str, value: Any) -> None:
-        h.update(key.encode())
-        if isinstance(value, torch.Tensor):
-            t = value.detach().cpu().contiguous()
-            h.update(str((t.dtype, tuple(t.shape))).encode())
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-        elif isinstance(value, dict):
-            for k in sorted(value, key=str):
-                visit(f"{key}.{k}", value[k])
-        elif isinstance(value, (list, tuple)):
-            for i, v in enumerate(value):
-                visit(f"{key}[{i}]", v)
-        else:
-            h.update(repr(value).encode())
-
-    visit("", dict(state))
-    return h.hexdigest()
-
-
-def check_same_state_across_processes(model: Strategy, exp_index: int) -> None:
-    """Under DDP, every process must hold the same strategy state (weights, buffers,
-    prototypes); a strategy that accumulates per-process data without reducing it fails here
-    instead of silently producing numbers that depend on the number of processes."""
-    world, _ = _dist()
-    if world == 1:
-        return
-    prints: list[Any] = [None] * world
-    dist.all_gather_object(prints, state_fingerprint(model.state_dict()))
-    if len(set(prints)) != 1:
-        raise ClbenchError(
-            f"strategy state differs across the {world} processes after experience {exp_index + 1}: "
-            f"'{model.cfg.strategy.name}' is not exact under DDP"
-        )
-
-
 def _make_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     t = cfg.trainer
     devices = OmegaConf.to_container(t.devices) if OmegaConf.is_config(t.devices) else t.devices
@@ -221,18 +90,6 @@ def _make_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         raise ClbenchError(f"bad trainer settings: {str(e).strip().splitlines()[0]}") from None
 
 
-def _start_processes(trainer: L.Trainer) -> None:
-    """Start the DDP worker processes and join the process group now, not in the first `fit`,
-    so that an experience with nothing to train can skip `fit` on every process.
-
-    Only for Lightning's `ddp` launcher, which re-runs this command in each worker: every
-    process then runs this same loop. A later `fit` finds the processes and group in place.
-    """
-    launcher = trainer.strategy.launcher
-    if isinstance(launcher, _SubprocessScriptLauncher):
-        launcher.launch(trainer.strategy.setup_environment, trainer=trainer)
-
-
 class TargetCheck(Callback):
     """Time-to-result: during the last experience, evaluate the accuracy on seen data at the
     end of every training epoch (the end-of-experience evaluation counts too), so a run that
@@ -247,20 +104,6 @@ class TargetCheck(Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.enabled:
             self.check()
-
-
-def _peak_memory_mb() -> float:
-    # ru_maxrss is in KiB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _resident_memory_mb() -> float:
-    """Current resident memory (Linux /proc); elsewhere the peak."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, ValueError, IndexError):
-        return _peak_memory_mb()
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _quiet_lightning() -> None:
@@ -324,29 +167,6 @@ class _Stream:
     model: Strategy
 
 
-@dataclass
-class Progress:
-    """Everything the record needs that accumulates over the stream; saved after every
-    experience with the model, so a resumed run carries on from it."""
-
-    rows: list[list[float]] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)
-    fit_time: float = 0.0
-    n_trained: int = 0
-    elapsed: float = 0.0  # wall time of earlier attempts (resumed runs)
-    resumes: int = 0
-    eval_time: float = 0.0  # evaluation is paused out of the time-to-result clock
-    time_to_target: float | None = None
-    experience_time: list[float] = field(default_factory=list)  # hooks, training, evaluation
-    experience_memory_mb: list[float] = field(default_factory=list)  # resident, after each
-    online_accuracy: list[float | None] = field(default_factory=list)  # `online_accuracy`
-
-    @classmethod
-    def from_saved(cls, saved: dict[str, Any]) -> Progress:
-        """The progress in a checkpoint (fields it predates keep their defaults)."""
-        return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
-
-
 class _Run:
     """One run: the Trainer, the loop over experiences, checkpoints, and the record."""
 
@@ -362,7 +182,7 @@ class _Run:
         self.s, self.cfg, self.model = stream, stream.cfg, stream.model
         self.run_id, self.run_dir, self.t_start = run_id, run_dir, t_start
         self.trainer = _make_trainer(self.cfg, run_dir)
-        _start_processes(self.trainer)
+        start_processes(self.trainer)
         self.device = self.trainer.strategy.root_device
         self.say = echo if (echo and self.trainer.is_global_zero) else (lambda _: None)
         self.progress = Progress()
@@ -475,7 +295,7 @@ class _Run:
         row = self._evaluate()
         p.rows.append(row)
         p.experience_time.append(perf_counter() - t0)
-        p.experience_memory_mb.append(_resident_memory_mb())
+        p.experience_memory_mb.append(report.resident_memory_mb())
         if last:
             self._check_target(row, exp.index + 1)
         if self.trainer.is_global_zero:
@@ -488,6 +308,21 @@ class _Run:
             checkpoint.save(self.run_dir, state)
         self._log_row(exp, row)
 
+    def record(self) -> dict[str, Any]:
+        s, p = self.s, self.progress
+        costs = report.costs(p, self.model, self.device, self.target, self._wall())
+        return report.assemble(
+            self.run_id,
+            self.cfg,
+            s.kind,
+            s.scenario,
+            s.experiences,
+            p,
+            self.trainer.world_size,
+            costs,
+            self.model.fidelity,
+        )
+
     def _log_row(self, exp: Experience, row: list[float]) -> None:
         n = exp.index + 1
         seen = M.pooled_accuracy(row[:n], self.progress.sizes[:n])
@@ -498,59 +333,3 @@ class _Run:
         self.say(f"experience {n}/{len(self.s.experiences)}: accuracy on seen data {seen:.4f}")
 
     # -- the record ---------------------------------------------------------------------
-    def costs(self) -> dict[str, Any]:
-        p, model = self.progress, self.model
-        costs = {
-            "wall_time_s": self._wall(),
-            "train_time_s": p.fit_time,
-            "train_samples": p.n_trained,
-            "train_samples_per_s": p.n_trained / p.fit_time if p.fit_time > 0 else 0.0,
-            "eval_time_s": p.eval_time,
-            "experience_time_s": p.experience_time,
-            "experience_memory_mb": p.experience_memory_mb,
-            "target_accuracy": self.target,
-            # training wall time (evaluation paused out) until the target was first reached on
-            # the last experience; None: never reached, or no target
-            "time_to_target_s": p.time_to_target,
-            "peak_memory_mb": _peak_memory_mb(),
-            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        }
-        if torch.cuda.is_available() and self.device.type == "cuda":
-            costs["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
-        return costs
-
-    def record(self) -> dict[str, Any]:
-        cfg, kind, p = self.cfg, self.s.kind, self.progress
-        rows, sizes = p.rows, p.sizes
-        return {
-            "schema_version": records.SCHEMA_VERSION,
-            "run_id": self.run_id,
-            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "strategy": cfg.strategy.name,
-            "scenario": cfg.scenario.name,
-            "kind": kind,
-            "seed": cfg.seed,
-            "config": to_dict(cfg),
-            "versions": records.versions(),
-            "git_commit": records.git_commit(),
-            "command": records.command_line(),
-            "world_size": self.trainer.world_size,
-            # under DDP the runner compared every process's strategy state after each experience
-            "ddp_state_checked": self.trainer.world_size > 1,
-            "resumes": p.resumes,
-            "class_order": self.s.scenario.class_order,
-            "experience_classes": [e.classes for e in self.s.experiences],
-            "test_sizes": sizes,
-            "accuracy_matrix": rows,
-            "seen_accuracy": M.seen_accuracy(rows, sizes),
-            # per experience: accuracy of the predictions made while training on it; null
-            # where the strategy makes none
-            "online_accuracy": p.online_accuracy,
-            "metrics": {
-                **M.summarize(rows, sizes),
-                **M.kind_metrics(kind, rows, sizes),
-                **M.kind_online_metrics(kind, p.online_accuracy),
-            },
-            "costs": self.costs(),
-            "fidelity": dict(self.model.fidelity),
-        }
