@@ -18,12 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from clbench.augment import batch_transform
 from clbench.backbones import build_backbone
 from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
 from clbench.schedules import AnnealForEvaluation, LRSchedule, is_trivial
 from scenarios.base import Experience, Scenario
-from scenarios.imagedata import batch_transform
 
 OPTIMIZERS = {
     "sgd": lambda params, t: torch.optim.SGD(
