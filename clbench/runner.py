@@ -35,8 +35,8 @@ from clbench import batching, checkpoint, records
 from clbench import metrics as M
 from clbench.config import to_dict
 from clbench.errors import ClbenchError, RunInterrupted
+from clbench.stream import Experience
 from scenarios import SCENARIOS
-from scenarios.base import Experience
 from strategies import STRATEGIES
 from strategies.base import Strategy
 

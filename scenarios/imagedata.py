@@ -24,7 +24,8 @@ from torch.utils.data import TensorDataset
 from clbench.augment import BATCH_TRANSFORMS
 from clbench.config import ScenarioParams
 from clbench.errors import ClbenchError, DataNotFoundError
-from scenarios.base import Experience, Scenario, resolve_class_order
+from clbench.stream import Experience, Scenario
+from scenarios.base import resolve_class_order
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)

@@ -23,7 +23,7 @@ from clbench.backbones import build_backbone
 from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
 from clbench.schedules import AnnealForEvaluation, LRSchedule, is_trivial
-from scenarios.base import Experience, Scenario
+from clbench.stream import Experience, Scenario
 
 OPTIMIZERS = {
     "sgd": lambda params, t: torch.optim.SGD(

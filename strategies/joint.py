@@ -12,7 +12,7 @@ from typing import Any
 
 from torch.utils.data import ConcatDataset, Dataset
 
-from scenarios.base import Experience, Scenario
+from clbench.stream import Experience, Scenario
 from strategies.base import Strategy
 
 

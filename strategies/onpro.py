@@ -87,7 +87,7 @@ from torch import nn
 from clbench.augment import onpro_view
 from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
-from scenarios.base import Experience, Scenario
+from clbench.stream import Experience, Scenario
 from strategies.base import Strategy
 from strategies.prototypes import dist_info
 from strategies.replay import ReservoirBuffer, _seed

@@ -68,7 +68,7 @@ from torch import nn
 
 from clbench.augment import cotta_view
 from clbench.errors import ClbenchError
-from scenarios.base import Experience, Scenario
+from clbench.stream import Experience, Scenario
 from strategies.replay import _seed
 from strategies.tta import TestTimeAdaptation, TTAParams, soft_cross_entropy
 

@@ -30,7 +30,7 @@ def toy_fscil(strategy: str, *overrides: str, hidden_dim: int = 16):
     from torch.utils.data import TensorDataset
 
     from clbench.config import compose
-    from scenarios.base import Experience, Scenario
+    from clbench.stream import Experience, Scenario
     from strategies import STRATEGIES
 
     torch.manual_seed(0)

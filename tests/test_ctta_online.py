@@ -9,7 +9,7 @@ from torch import nn
 
 from clbench.metrics import ctta_online_metrics, kind_online_metrics
 from clbench.runner import run
-from scenarios.base import Experience
+from clbench.stream import Experience
 from strategies import STRATEGIES
 from strategies.tta import TestTimeAdaptation
 

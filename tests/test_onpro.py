@@ -163,7 +163,7 @@ def _strategy(*overrides):
 
 
 def test_loss_runs_fills_buffer_and_state_round_trips():
-    from scenarios.base import Experience
+    from clbench.stream import Experience
 
     m = _strategy("strategy.buffer_size=30", "strategy.ins_views=4")
     g = torch.Generator().manual_seed(0)
@@ -185,7 +185,7 @@ def test_loss_runs_fills_buffer_and_state_round_trips():
 
 
 def test_apf_batch_shapes_and_labels():
-    from scenarios.base import Experience
+    from clbench.stream import Experience
 
     m = _strategy("strategy.buffer_size=40", "strategy.ins_views=0")
     m.before_experience(Experience(0, [0, 1, 2, 3], None, None))
@@ -206,7 +206,7 @@ def test_apf_batch_shapes_and_labels():
 def test_apf_replaces_a_class_that_left_the_buffer():
     # μ knows classes 0-3, the buffer holds only 0, 2 and 3 now: the confusable pair (0, 1)
     # is rehearsed with a random class of μ still in the buffer in place of 1 (as the code)
-    from scenarios.base import Experience
+    from clbench.stream import Experience
 
     m = _strategy("strategy.buffer_size=30", "strategy.ins_views=0")
     m.before_experience(Experience(1, [2, 3], None, None))
