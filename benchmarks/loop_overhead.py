@@ -47,7 +47,7 @@ from torch.utils.data import DataLoader
 
 from clbench.augment import batch_transform
 from clbench.backbones import build_backbone
-from clbench.config import compose
+from clbench.compose import compose
 from clbench.runner import run
 from scenarios import SCENARIOS
 

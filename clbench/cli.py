@@ -39,7 +39,8 @@ def format_summary(record: dict[str, Any], path: Path | None) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from clbench.config import compose, resume_config, to_yaml
+    from clbench.compose import compose, resume_config
+    from clbench.config import to_yaml
 
     if args.resume:
         cfg = resume_config(args.resume, args.strategy, args.scenario, args.config, args.overrides)

@@ -30,7 +30,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from clbench.config import compose, load_mapping, to_dict
+from clbench.compose import compose
+from clbench.config import load_mapping, to_dict
 from clbench.errors import ClbenchError
 
 KEYS = {"strategies", "scenarios", "seeds", "grid", "overrides", "config", "executor_params"}
