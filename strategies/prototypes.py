@@ -26,7 +26,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 if TYPE_CHECKING:  # the strategies import this module
-    from scenarios.base import Experience
+    from clbench.stream import Experience
     from strategies.base import Strategy
 
 
