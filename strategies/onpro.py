@@ -86,10 +86,10 @@ from torch import nn
 
 from clbench.augment import onpro_view
 from clbench.config import StrategyParams
+from clbench.distributed import world_rank as dist_info
 from clbench.errors import ClbenchError
 from clbench.stream import Experience, Scenario
 from strategies.base import Strategy
-from strategies.prototypes import dist_info
 from strategies.replay import ReservoirBuffer
 
 # -- pure math -----------------------------------------------------------------------------
