@@ -137,7 +137,8 @@ def test_all_off_is_the_frozen_prototype_baseline():
     for e in exps:
         model.before_experience(e)
         model.after_experience(e)
-        assert model.train_epochs(e) == 0  # frozen after the base session
+        if e.index:
+            assert model.train_epochs(e) == 0  # frozen after the base session
     x = torch.cat([e.train.tensors[0] for e in exps])
     y = torch.cat([e.train.tensors[1] for e in exps])
     with torch.no_grad():
