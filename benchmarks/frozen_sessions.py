@@ -31,7 +31,7 @@ import warnings
 
 import torch
 
-from clbench.config import compose
+from clbench.compose import compose
 from clbench.runner import run
 
 SESSIONS = slice(1, None)  # incremental sessions: every experience after the base one

@@ -50,11 +50,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from clbench.augment import batch_transform
 from clbench.backbones import build_backbone
-from clbench.config import compose
+from clbench.compose import compose
 from clbench.runner import run
 from scenarios import SCENARIOS
-from scenarios.imagedata import batch_transform
 
 # workload -> (strategy, scenario, extra overrides)
 WORKLOADS: dict[str, tuple[str, str, list[str]]] = {

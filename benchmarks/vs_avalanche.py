@@ -102,7 +102,7 @@ from torch import nn
 
 import strategies.finetune  # noqa: F401  (imported now so that import time is not timed)
 import strategies.replay  # noqa: F401
-from clbench.config import compose
+from clbench.compose import compose
 from clbench.runner import run
 from scenarios.base import class_incremental, resolve_class_order, split_classes
 from scenarios.mnist5k import N_TEST, load_mnist_5k

@@ -2,8 +2,9 @@
 
 The state file holds only tensors, numbers, strings, lists and dicts, and is read with
 `torch.load(weights_only=True)`: loading a checkpoint never unpickles arbitrary objects.
-Optimizers are not saved: every strategy gets a fresh optimizer at each experience
-(`configure_optimizers` runs at each fit), so nothing of them survives an experience boundary.
+The optimizer's state is saved when the run keeps it across experiences
+(`train.optimizer_state=keep`, clbench/optim.py); under reset nothing of it outlives an
+experience, so nothing is saved.
 """
 
 from __future__ import annotations

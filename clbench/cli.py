@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from clbench.errors import ClbenchError, RunInterrupted
+from clbench.errors import ClbenchError
+from clbench.launch import exit_code, run_one
 
 
 class _Parser(argparse.ArgumentParser):
@@ -19,41 +20,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"clbench: error: {message} (see `clbench --help`)\n")
 
 
-def _fmt_row(values: list[float]) -> str:
-    return " ".join(f"{v:.3f}" for v in values)
-
-
-def format_summary(record: dict[str, Any], path: Path | None) -> str:
-    m, c = record["metrics"], record["costs"]
-    lines = [
-        f"{record['strategy']} on {record['scenario']} (seed {record['seed']}, run {record['run_id']})",
-        f"  accuracy on seen data after each experience: {_fmt_row(record['seen_accuracy'])}",
-        f"  final average accuracy {m['final_accuracy']:.4f} | average incremental accuracy "
-        f"{m['average_incremental_accuracy']:.4f} | forgetting {m['forgetting']:.4f} | BWT {m['bwt']:.4f}",
-        f"  wall time {c['wall_time_s']:.1f} s | {c['train_samples_per_s']:.0f} training samples/s | "
-        f"peak memory {c['peak_memory_mb']:.0f} MB | {c['trainable_params']:,} trainable parameters",
-    ]
-    if path is not None:
-        lines.append(f"  record: {path}")
-    return "\n".join(lines)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from clbench.config import compose, resume_config, to_yaml
-
-    if args.resume:
-        cfg = resume_config(args.resume, args.strategy, args.scenario, args.config, args.overrides)
-    else:
-        cfg = compose(args.strategy, args.scenario, args.config, args.overrides)
-    if args.print_config:
-        print(to_yaml(cfg), end="")
-        return 0
-    from clbench.runner import run
-
-    result = run(cfg, echo=print, resume=Path(args.resume) if args.resume else None)
-    if result.path is not None:
-        print(format_summary(result.record, result.path))
-    return 0
+    return run_one(
+        args.strategy, args.scenario, args.config, args.overrides, args.resume, args.print_config
+    )
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -206,23 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ClbenchError as e:
-        print(f"clbench: error: {e}", file=sys.stderr)
-        return 2
-    except RunInterrupted as e:
-        state = Path(str(e.run_dir)) / "state.pt"
-        hint = (
-            f"; resume with: clbench run --resume {e.run_dir}"
-            if state.exists()
-            else "; no experience had finished"
-        )
-        print(f"clbench: interrupted{hint}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("clbench: interrupted", file=sys.stderr)
-        return 130
+    return exit_code(args.func, args)
 
 
 if __name__ == "__main__":

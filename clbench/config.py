@@ -2,7 +2,8 @@
 
 Every group is a structured (dataclass) config, so an unknown key or a value of the wrong
 type is an error that names the key. Strategies and scenarios contribute their own
-parameter dataclasses under `strategy.` and `scenario.`.
+parameter dataclasses under `strategy.` and `scenario.`; `resolve` merges them, given the
+strategy class and scenario spec (clbench/compose.py looks those up in the registries).
 """
 
 from __future__ import annotations
@@ -144,7 +145,8 @@ def load_mapping(path: str | Path, what: str) -> DictConfig:
     return loaded
 
 
-def _load_user_config(config_file: str | Path | None, overrides: list[str]) -> DictConfig:
+def load_user_config(config_file: str | Path | None, overrides: list[str]) -> DictConfig:
+    """The user's settings: the config file (if any) with the key=value overrides on top."""
     layers: list[Any] = []
     if config_file is not None:
         layers.append(load_mapping(config_file, "config file"))
@@ -189,7 +191,9 @@ def _check_keys(user: DictConfig, schema: DictConfig) -> None:
             raise ClbenchError(f"unknown config key '{key}'; {hint}")
 
 
-def _name(user: DictConfig, group: str, cli_value: str | None, default: str) -> str:
+def chosen_name(user: DictConfig, group: str, cli_value: str | None, default: str) -> str:
+    """The strategy or scenario (`group`) a run uses: given on the command line, else named in
+    the user's config, else the default."""
     if cli_value:
         return cli_value
     node = user.get(group)
@@ -198,23 +202,12 @@ def _name(user: DictConfig, group: str, cli_value: str | None, default: str) -> 
     return default
 
 
-def compose(
-    strategy: str | None = None,
-    scenario: str | None = None,
-    config_file: str | Path | None = None,
-    overrides: list[str] | tuple[str, ...] = (),
+def resolve(
+    user: DictConfig, strategy_name: str, strategy_cls: Any, scenario_name: str, scenario_spec: Any
 ) -> DictConfig:
-    """The resolved run configuration, or a ClbenchError naming what is wrong."""
-    # Imported here: the registries are light, the loaded modules are not.
-    from scenarios import SCENARIOS
-    from strategies import STRATEGIES
-
-    user = _load_user_config(config_file, list(overrides))
-    strategy_name = _name(user, "strategy", strategy, DEFAULT_STRATEGY)
-    scenario_name = _name(user, "scenario", scenario, DEFAULT_SCENARIO)
-    strategy_cls = STRATEGIES.load(strategy_name)
-    scenario_spec = SCENARIOS.load(scenario_name)
-
+    """The resolved run configuration of a user config for one strategy class (its `Params` and
+    `defaults`) and one scenario spec (its `params` and `defaults`), or a ClbenchError naming
+    what is wrong. clbench/compose.py looks the two up by name."""
     schema = OmegaConf.structured(RunConfig)
     schema.strategy = OmegaConf.structured(strategy_cls.Params(name=strategy_name))
     schema.scenario = OmegaConf.structured(scenario_spec.params(name=scenario_name))
@@ -235,41 +228,6 @@ def compose(
     assert isinstance(cfg, DictConfig)
     _check_values(cfg)
     return cfg
-
-
-def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    return {prefix.rstrip("."): d}
-
-
-def resume_config(
-    run_dir: str | Path,
-    strategy: str | None = None,
-    scenario: str | None = None,
-    config_file: str | Path | None = None,
-    overrides: list[str] | tuple[str, ...] = (),
-) -> DictConfig:
-    """The saved config of a run folder; settings given again must not change it."""
-    saved_path = Path(run_dir) / "config.yaml"
-    if not saved_path.is_file():
-        raise ClbenchError(
-            f"{run_dir} is not a clbench run folder (no {saved_path.name}); nothing to resume"
-        )
-    saved = compose(None, None, saved_path, [])
-    cfg = compose(strategy, scenario, config_file or saved_path, overrides)
-    old, new = _flat(to_dict(saved)), _flat(to_dict(cfg))
-    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    if changed:
-        k = changed[0]
-        raise ClbenchError(
-            f"cannot resume {run_dir} with a different config: {k} was {old.get(k)!r}, now {new.get(k)!r}"
-            + (f" (and {len(changed) - 1} more)" if len(changed) > 1 else "")
-        )
-    return saved
 
 
 def to_dict(cfg: DictConfig | ListConfig) -> Any:

@@ -76,3 +76,17 @@ def start_processes(trainer: L.Trainer) -> None:
     launcher = trainer.strategy.launcher
     if isinstance(launcher, _SubprocessScriptLauncher):
         launcher.launch(trainer.strategy.setup_environment, trainer=trainer)
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """`t` summed over DDP processes (itself outside DDP); returned on `t`'s device."""
+    if world_rank()[0] == 1:
+        return t
+    on = (
+        torch.device("cuda", torch.cuda.current_device())
+        if dist.get_backend() == "nccl"
+        else t.device
+    )
+    out = t.to(on)
+    dist.all_reduce(out)
+    return out.to(t.device)

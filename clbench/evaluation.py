@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 
 from clbench.distributed import world_rank
-from scenarios.base import Experience  # moves to the core with the layering work
+from clbench.stream import Experience
 
 
 @torch.no_grad()

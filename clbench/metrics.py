@@ -1,4 +1,4 @@
-"""Continual-learning metrics over an accuracy matrix (definitions: DESIGN.md).
+"""Continual-learning metrics over an accuracy matrix (definitions: docs/records.md, Metrics).
 
 A[i][j] is the accuracy on test experience j after training experience i; T experiences.
 `sizes[j]` is the number of test samples of experience j: accuracies over several

@@ -40,8 +40,8 @@ from clbench.errors import ClbenchError, RunInterrupted
 from clbench.evaluation import evaluate, online_accuracy
 from clbench.protocol import Protocol
 from clbench.report import Progress
+from clbench.stream import Experience
 from scenarios import SCENARIOS
-from scenarios.base import Experience
 from strategies import STRATEGIES
 from strategies.base import Strategy
 

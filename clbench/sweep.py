@@ -24,14 +24,16 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from clbench.config import compose, load_mapping, to_dict
+from clbench.compose import compose
+from clbench.config import load_mapping, to_dict
 from clbench.errors import ClbenchError
+from clbench.launch import exit_code, run_one
 
 KEYS = {"strategies", "scenarios", "seeds", "grid", "overrides", "config", "executor_params"}
 # Settings that do not change a run's numbers: two runs differing only here are the same run.
@@ -137,15 +139,14 @@ def pending(jobs: list[Job]) -> tuple[list[Job], int]:
     return todo, done
 
 
-def run_job(argv: list[str]) -> int:
-    """One run, in this process (what pool workers and submitit jobs execute)."""
-    from clbench.cli import main
-
-    return main(argv)
+def run_job(job: Job) -> int:
+    """One run, in this process, as `clbench run` would do it (what the sequential executor
+    and submitit jobs execute): its exit status."""
+    return exit_code(run_one, job.strategy, job.scenario, job.config, list(job.overrides))
 
 
 def _sequential(jobs: list[Job], workers: int, folder: Path, params: dict[str, Any]) -> list[int]:
-    return [run_job(job.argv()) for job in jobs]
+    return [run_job(job) for job in jobs]
 
 
 def _pool(jobs: list[Job], workers: int, folder: Path, params: dict[str, Any]) -> list[int]:
@@ -179,9 +180,10 @@ def _submitit(cluster: str) -> Callable[[list[Job], int, Path, dict[str, Any]], 
         ex.update_parameters(**{"timeout_min": 60, **params})
         if cluster == "slurm":
             ex.update_parameters(slurm_array_parallelism=workers)
-        submitted = ex.map_array(
-            run_job, [[*job.argv(), "trainer.progress_bar=false"] for job in jobs]
-        )
+        quiet = [
+            replace(job, overrides=(*job.overrides, "trainer.progress_bar=false")) for job in jobs
+        ]
+        submitted = ex.map_array(run_job, quiet)
         print(f"submitted {len(submitted)} jobs to {cluster}; logs in {folder}")
         return [j.result() for j in submitted]
 

@@ -1,8 +1,9 @@
 """Scenario building blocks: Avalanche streams over in-memory tensors, materialised per experience.
 
 A scenario family builds an Avalanche benchmark (`class_incremental_benchmark` or
-`benchmark_from_datasets`); the runner then reads every experience back as tensors once, so
-training never goes through per-sample Python transforms for data that fits in memory.
+`benchmark_from_datasets`) inside a `Scenario` (clbench/stream.py); the runner then reads
+every experience back as tensors once, so training never goes through per-sample Python
+transforms for data that fits in memory.
 """
 
 from __future__ import annotations
@@ -13,43 +14,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from clbench.config import ScenarioParams
-
-
-@dataclass
-class Experience:
-    """One experience of a stream, as tensors."""
-
-    index: int
-    classes: list[int]
-    train: TensorDataset
-    test: TensorDataset
-
-
-@dataclass
-class Scenario:
-    """A built stream and what strategies need to know about it."""
-
-    name: str
-    num_classes: int
-    input_shape: tuple[int, ...]
-    class_order: list[int]
-    benchmark: Any  # avalanche CLScenario: train_stream / test_stream
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def experiences(self) -> list[Experience]:
-        """Every experience, train and test, read back from the Avalanche streams as tensors."""
-        train, test = self.benchmark.train_stream, self.benchmark.test_stream
-        out = []
-        for i, (tr, te) in enumerate(zip(train, test, strict=True)):
-            tr_ds, te_ds = _to_tensors(tr.dataset), _to_tensors(te.dataset)
-            classes = getattr(tr, "classes_in_this_experience", None)
-            if classes is None:
-                classes = torch.unique(tr_ds.tensors[1]).tolist()
-            out.append(Experience(i, sorted(int(c) for c in classes), tr_ds, te_ds))
-        return out
+from clbench.stream import Experience, Scenario  # noqa: F401 (re-exported for compatibility)
 
 
 @dataclass
@@ -69,14 +37,6 @@ class ScenarioSpec:
     params: type[ScenarioParams]
     build: Callable[[Any, Any], Scenario]  # (cfg.scenario, cfg.data) -> Scenario
     defaults: dict[str, Any] = field(default_factory=dict)
-
-
-def _to_tensors(dataset: Any) -> TensorDataset:
-    xs, ys = [], []
-    for batch in DataLoader(dataset, batch_size=4096, shuffle=False):
-        xs.append(batch[0])
-        ys.append(batch[1])
-    return TensorDataset(torch.cat(xs), torch.cat(ys).long())
 
 
 def _avalanche_dataset(x: torch.Tensor, y: torch.Tensor) -> Any:

@@ -3,7 +3,7 @@
 Files: `<data.root>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}` and
 `<data.root>/cifar-100-python/{train,test,meta}` (what torchvision downloads). Nothing
 downloads unless `data.download=true`. Augmentation: random crop 32 with 4-pixel padding and
-horizontal flip (`info["train_transform"]`, see scenarios/imagedata.py).
+horizontal flip (`info["train_transform"]`, see clbench/augment.py).
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ from torch.utils.data import TensorDataset
 from clbench.config import ScenarioParams
 from clbench.datasets import locate
 from clbench.errors import ClbenchError, DataNotFoundError
-from scenarios.base import Experience, ScenarioSpec, _to_tensors, domain_incremental
+from clbench.stream import Experience, _to_tensors
+from scenarios.base import ScenarioSpec, domain_incremental
 from scenarios.imagedata import (
     IMAGENET_MEAN,
     IMAGENET_STD,

@@ -34,7 +34,8 @@ from torch.utils.data import TensorDataset
 from clbench.config import ScenarioParams
 from clbench.datasets import CIFAR_C_CORRUPTIONS, locate
 from clbench.errors import ClbenchError
-from scenarios.base import Experience, ScenarioSpec, _to_tensors, domain_incremental
+from clbench.stream import Experience, _to_tensors
+from scenarios.base import ScenarioSpec, domain_incremental
 from scenarios.imagedata import (
     CIFAR10_MEAN,
     CIFAR10_STD,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from clbench.stream import Scenario
 from scenarios.base import (
-    Scenario,
     ScenarioSpec,
     SplitParams,
     class_incremental,

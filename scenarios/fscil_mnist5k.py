@@ -20,7 +20,8 @@ import torch
 
 from clbench.config import ScenarioParams
 from clbench.errors import ClbenchError
-from scenarios.base import Scenario, ScenarioSpec, domain_incremental, resolve_class_order
+from clbench.stream import Scenario
+from scenarios.base import ScenarioSpec, domain_incremental, resolve_class_order
 from scenarios.mnist5k import load_mnist_5k
 
 NUM_CLASSES = 10

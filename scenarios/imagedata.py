@@ -5,28 +5,27 @@ float32); `ImageScenario.experiences()` hands the runner float32 images normalis
 dataset's mean and std (`info["normalization"]`), which is what strategies consume today.
 
 Augmentation: a scenario names its training-time batch augmentation in
-`info["train_transform"]` (a key of `BATCH_TRANSFORMS`, applied to normalised float batches
-on the device); `info["test_transform"]` is always "none" because any fixed test-time
-preprocessing (resize, centre crop) is done once at load time. The runner does not apply
-`train_transform` yet: a hook calling `batch_transform(info["train_transform"])` on each
-training batch is the lead's to add.
+`info["train_transform"]` (a key of `clbench.augment.BATCH_TRANSFORMS`); a strategy's
+`augment` (strategies/base.py) applies it on the device to every normalised float32 sample it
+trains on, replayed ones included. `info["test_transform"]` is always "none" because any fixed test-time preprocessing
+(resize, centre crop) is done once at load time.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from clbench.augment import BATCH_TRANSFORMS
 from clbench.config import ScenarioParams
 from clbench.errors import ClbenchError, DataNotFoundError
-from scenarios.base import Experience, Scenario, resolve_class_order
+from clbench.stream import Experience, Scenario
+from scenarios.base import resolve_class_order
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
@@ -164,74 +163,3 @@ def first_then_even(num_classes: int, n_experiences: int, first: int, what: str)
             f"split evenly over scenario.n_experiences-1={steps} experiences"
         )
     return [first] + [rest // steps] * steps
-
-
-# -- batch augmentations (applied by the runner hook, on normalised float batches) --------
-
-
-def _none(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    return x
-
-
-def crop_pad4_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random crop of the original size from the image zero-padded by 4 pixels, then a random
-    horizontal flip (the CIFAR standard). Zero is the mean pixel after normalisation."""
-    n, _, h, w = x.shape
-    padded = F.pad(x, (4, 4, 4, 4))
-    dy = torch.randint(0, 9, (n,), generator=generator, device="cpu").tolist()
-    dx = torch.randint(0, 9, (n,), generator=generator, device="cpu").tolist()
-    flip = torch.rand(n, generator=generator, device="cpu") < 0.5
-    out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
-    return torch.where(flip.to(x.device).view(n, 1, 1, 1), out.flip(3), out)
-
-
-def random_resized_crop_flip(
-    x: torch.Tensor, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """torchvision's RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3) back to the stored size,
-    then a random horizontal flip; applied to the stored (already centre-cropped) image:
-    our choice, so that train and test tensors share one shape."""
-    n, _, h, w = x.shape
-    out = torch.empty_like(x)
-    u = torch.rand(n, 4, 4, generator=generator, device="cpu").tolist()
-    log_r = (math.log(3 / 4), math.log(4 / 3))
-    for i in range(n):
-        top, left, ch, cw = 0, 0, h, w  # fallback: the whole image
-        for scale, r, ut, ul in u[i]:  # a few tries, like torchvision (which makes 10)
-            area = h * w * (0.08 + 0.92 * scale)
-            ratio = math.exp(log_r[0] + (log_r[1] - log_r[0]) * r)
-            cw_, ch_ = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
-            if 0 < cw_ <= w and 0 < ch_ <= h:
-                ch, cw = ch_, cw_
-                top, left = int(ut * (h - ch + 1)), int(ul * (w - cw + 1))
-                break
-        crop = x[i : i + 1, :, top : top + ch, left : left + cw]
-        out[i] = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)[0]
-    flip = torch.rand(n, generator=generator, device="cpu") < 0.5
-    return torch.where(flip.to(x.device).view(n, 1, 1, 1), out.flip(3), out)
-
-
-def flip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A random horizontal flip per image."""
-    n = len(x)
-    hit = torch.rand(n, generator=generator, device="cpu") < 0.5
-    return torch.where(hit.to(x.device).view(n, 1, 1, 1), x.flip(3), x)
-
-
-BatchTransform = Callable[[torch.Tensor, "torch.Generator | None"], torch.Tensor]
-BATCH_TRANSFORMS: dict[str, BatchTransform] = {
-    "none": _none,
-    "flip": flip,
-    "crop-pad4-flip": crop_pad4_flip,
-    "random-resized-crop-flip": random_resized_crop_flip,
-}
-
-
-def batch_transform(name: str) -> BatchTransform:
-    """The batch augmentation named in a scenario's info["train_transform"]."""
-    try:
-        return BATCH_TRANSFORMS[name]
-    except KeyError:
-        from clbench.errors import unknown
-
-        raise unknown("batch transform", name, BATCH_TRANSFORMS) from None

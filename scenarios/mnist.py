@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 
 from clbench.errors import DataNotFoundError
+from clbench.stream import Scenario
 from scenarios.base import (
-    Scenario,
     ScenarioSpec,
     SplitParams,
     class_incremental,

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from clbench.config import ScenarioParams
+from clbench.stream import Scenario
 from scenarios.base import (
-    Scenario,
     ScenarioSpec,
     SplitParams,
     class_incremental,

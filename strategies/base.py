@@ -26,14 +26,14 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from clbench import optim
+from clbench.augment import batch_transform
 from clbench.backbones import build_backbone
 from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
 from clbench.protocol import Protocol
 from clbench.schedules import AnnealForEvaluation, LRSchedule, is_trivial
 from clbench.seeding import stream_seed
-from scenarios.base import Experience, Scenario
-from scenarios.imagedata import batch_transform
+from clbench.stream import Experience, Scenario
 from strategies.frozen import FrozenCopy
 
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
-from scenarios.base import Experience, Scenario
+from clbench.stream import Experience, Scenario
 from strategies.base import Strategy
 from strategies.penalties import Anchors, estimate_fisher
 from strategies.prototypes import cosine_logits, experience_class_means

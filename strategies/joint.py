@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch.utils.data import ConcatDataset, Dataset
 
-from scenarios.base import Experience
+from clbench.stream import Experience
 from strategies.base import Strategy
 
 

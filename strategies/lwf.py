@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
-from scenarios.base import Scenario
+from clbench.stream import Scenario
 from strategies.base import Strategy
 
 

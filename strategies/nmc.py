@@ -23,7 +23,7 @@ from torch import nn
 
 from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
-from scenarios.base import Experience, Scenario
+from clbench.stream import Experience, Scenario
 from strategies.base import Strategy
 from strategies.prototypes import (
     FeatureCache,

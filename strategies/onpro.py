@@ -34,7 +34,7 @@ the authors' code, weilllllls/OnPro, read at commit a92f8ae; paths below are in 
 
 Augmentation A (code, train.py:49-57, utils/my_transform.py: random horizontal flip, random
 grayscale p=0.25, random resized crop with scale 0.3-1, aspect 3/4-4/3, its size by rejection
-over 10 trials (`crop_size`), as affine resampling with reflection padding):
+over 10 trials, as affine resampling with reflection padding; `clbench.augment.onpro_view`):
 `strategy.augment=paper` does these as batch tensor ops (grayscale only for 3-channel input;
 sizes not rounded to whole pixels). Our choice, `augment=auto` (default): `paper` for colour
 images, `digits` for 1-channel images: a random resized crop with scale 0.6-1 and no flip (a
@@ -84,11 +84,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from clbench.augment import onpro_view
 from clbench.config import StrategyParams
+from clbench.distributed import world_rank as dist_info
 from clbench.errors import ClbenchError
-from scenarios.base import Experience, Scenario
+from clbench.stream import Experience, Scenario
 from strategies.base import Strategy
-from strategies.prototypes import dist_info
 from strategies.replay import ReservoirBuffer
 
 # -- pure math -----------------------------------------------------------------------------
@@ -213,63 +214,6 @@ def rotation_views(x: torch.Tensor, n_views: int) -> torch.Tensor:
         ]
         x = torch.cat(inner)
     return torch.cat([x, x.rot90(2, (2, 3)), x.rot90(1, (2, 3)), x.rot90(3, (2, 3))])
-
-
-CROP_TRIALS = 10  # the code draws 10 crop-size trials per image (RandomResizedCropLayer)
-
-
-def crop_size(area: torch.Tensor, ratio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random-resized-crop size by rejection, as the code: (n, T) trials of relative `area` and
-    aspect `ratio` give width sqrt(area·ratio) and height sqrt(area/ratio) (fractions of the
-    image side); each image takes its first trial that fits in the image (both ≤ 1), and the
-    whole image (1, 1) if none does. Returns (width, height), each (n,).
-
-    The code pools the N·10 trials of a batch and hands the first N that fit to the N images in
-    order (the same distribution while at least N fit) and rounds sizes to whole pixels; ours
-    keeps them continuous.
-    """
-    w, h = (area * ratio).sqrt(), (area / ratio).sqrt()
-    fits = (w <= 1) & (h <= 1)
-    first = fits.to(torch.int8).argmax(1, keepdim=True)  # first fitting trial (0 if none)
-    any_fit = fits.any(1)
-    one = torch.ones((), dtype=w.dtype)
-    width = torch.where(any_fit, w.gather(1, first).squeeze(1), one)
-    height = torch.where(any_fit, h.gather(1, first).squeeze(1), one)
-    return width, height
-
-
-def augment(
-    x: torch.Tensor,
-    generator: torch.Generator,
-    scale: tuple[float, float],
-    hflip: bool,
-    gray_p: float,
-) -> torch.Tensor:
-    """The view A(x) as batch ops: optional random grayscale (3 channels, luminance weights),
-    random horizontal flip and random resized crop (area `scale`, aspect 3/4-4/3, size by
-    `crop_size`), the crop and flip as one affine resampling with reflection padding (the
-    code's layers use the same affine grids). Parameters drawn on the CPU from `generator`, so
-    the result does not depend on the device."""
-    n, c = x.shape[:2]
-    u = torch.rand(n, 3, generator=generator, dtype=torch.float64)
-    if c == 3 and gray_p > 0:
-        weights = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype)
-        gray = (x * weights.view(1, 3, 1, 1)).sum(1, keepdim=True).expand_as(x)
-        x = torch.where((u[:, 0] < gray_p).to(x.device).view(n, 1, 1, 1), gray, x)
-    t = torch.rand(n, 2 * CROP_TRIALS, generator=generator, dtype=torch.float64)
-    area = scale[0] + (scale[1] - scale[0]) * t[:, :CROP_TRIALS]
-    log_r = math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * t[:, CROP_TRIALS:]
-    sw, sh = crop_size(area, log_r.exp())  # crop width, height / image width, height
-    cx = (1 - sw) * (2 * u[:, 1] - 1)  # crop centre in [-1, 1] coordinates, inside the image
-    cy = (1 - sh) * (2 * u[:, 2] - 1)
-    sign = torch.ones(n, dtype=torch.float64)
-    if hflip:
-        sign = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0).double()
-    theta = torch.zeros(n, 2, 3, dtype=torch.float64)
-    theta[:, 0, 0], theta[:, 0, 2] = sw * sign, cx
-    theta[:, 1, 1], theta[:, 1, 2] = sh, cy
-    grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, padding_mode="reflection", align_corners=False)
 
 
 def inbatch_mixup_lambdas(
@@ -408,7 +352,7 @@ class OnPro(Strategy):
 
     # -- pieces ------------------------------------------------------------------------
     def _view(self, x: torch.Tensor) -> torch.Tensor:
-        return augment(x, self._gen, **self._aug)
+        return onpro_view(x, self._gen, **self._aug)
 
     def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(normalised features, normalised projections)."""

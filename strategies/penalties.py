@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from strategies.prototypes import all_reduce_sum, dist_info
+from clbench.distributed import all_reduce_sum
+from clbench.distributed import world_rank as dist_info
 
 
 def ewc_penalty(

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
-from scenarios.base import Experience, Scenario
+from clbench.stream import Experience, Scenario
 from strategies.base import Strategy
 
 LAG_FROM = ("last-seen", "first-learned")

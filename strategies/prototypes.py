@@ -22,33 +22,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
+from clbench.distributed import all_reduce_sum, world_rank
+
 if TYPE_CHECKING:  # the strategies import this module
-    from scenarios.base import Experience
+    from clbench.stream import Experience
     from strategies.base import Strategy
-
-
-def dist_info() -> tuple[int, int]:
-    """(world size, rank); (1, 0) outside DDP."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size(), dist.get_rank()
-    return 1, 0
-
-
-def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    """`t` summed over DDP processes (itself outside DDP); returned on `t`'s device."""
-    if dist_info()[0] == 1:
-        return t
-    on = (
-        torch.device("cuda", torch.cuda.current_device())
-        if dist.get_backend() == "nccl"
-        else t.device
-    )
-    out = t.to(on)
-    dist.all_reduce(out)
-    return out.to(t.device)
 
 
 class PrototypeTable:
@@ -107,7 +87,7 @@ def encode_class_sums(
     Every process must call this (it all-reduces); each encodes its shard x[rank::world],
     which may be empty when a session has fewer samples than processes.
     """
-    world, rank = dist_info()
+    world, rank = world_rank()
     x, y = x[rank::world], y[rank::world]
     sums = torch.zeros(num_classes, dim, dtype=torch.float64)
     counts = torch.zeros(num_classes, dtype=torch.float64)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from scenarios.base import Experience
+from clbench.stream import Experience
 from strategies.base import Strategy
 
 

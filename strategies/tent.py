@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from clbench.errors import ClbenchError
-from scenarios.base import Scenario
+from clbench.stream import Scenario
 from strategies.tta import TestTimeAdaptation, softmax_entropy
 
 

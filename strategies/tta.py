@@ -24,7 +24,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from clbench.config import StrategyParams
 from clbench.errors import ClbenchError
-from scenarios.base import Experience, Scenario
+from clbench.stream import Experience, Scenario
 from strategies.base import Strategy
 
 

@@ -44,11 +44,12 @@ Our choices, where the paper's details were not recovered (all config fields):
 - CoTTA's stochastic restore, with `restore_prob` 0.01, resets entries of p_s to their initial
   value 0 (the "source" prompt); p_a is protected by homeostasis instead. p_s and p_a
   otherwise see the same loss: they differ by restore vs. homeostasis;
-- augmentations (`augment`): CoTTA's set without saturation/hue and blur: brightness
-  0.6-1.4, contrast 0.7-1.3, gamma 0.7-1.3, affine +-15 deg / scale 0.9-1.1 / shift 1/16,
-  horizontal flip (`flip`: "auto", the default, flips 3-channel images only: CoTTA's
-  natural images are mirror-symmetric in class, 1-channel digits are not), Gaussian noise
-  sigma 0.005, in [0, 1] pixel space (de- and re-normalised with the scenario's statistics);
+- augmentations (`cotta_view`, clbench/augment.py): CoTTA's set without saturation/hue and
+  blur: brightness 0.6-1.4, contrast 0.7-1.3, gamma 0.7-1.3, affine +-15 deg / scale
+  0.9-1.1 / shift 1/16, horizontal flip (`flip`: "auto", the default, flips 3-channel images
+  only: CoTTA's natural images are mirror-symmetric in class, 1-channel digits are not),
+  Gaussian noise sigma 0.005, in [0, 1] pixel space (de- and re-normalised with the
+  scenario's statistics);
 - the anchor test is on the batch mean, as CoTTA's code (the paper words it per sample);
 - prediction uses the teacher without augmentation averaging (CoTTA returns the averaged
   output when the anchor is unsure).
@@ -58,17 +59,16 @@ threshold 0.92, restore probability 0.01, batch size from `train.batch_size`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from clbench.augment import cotta_view
 from clbench.errors import ClbenchError
-from scenarios.base import Scenario
+from clbench.stream import Scenario
 from strategies.tta import TestTimeAdaptation, TTAParams, soft_cross_entropy
 
 # -- pure functions ---------------------------------------------------------------------------
@@ -137,44 +137,6 @@ def stochastic_restore(
     """Each entry reset to `source` with probability `prob` (CoTTA Sec. 3.3)."""
     keep = torch.rand(param.shape, generator=generator) >= prob
     return torch.where(keep.to(param.device), param, source)
-
-
-def augment(
-    x: torch.Tensor,
-    mean: Sequence[float],
-    std: Sequence[float],
-    generator: torch.Generator,
-    flip: bool = True,
-) -> torch.Tensor:
-    """One random augmented copy of a normalised batch (per-sample parameters; see module doc)."""
-    n, dev = x.shape[0], x.device
-
-    def uniform(lo: float, hi: float) -> torch.Tensor:
-        return (lo + (hi - lo) * torch.rand(n, generator=generator)).to(dev).view(-1, 1, 1, 1)
-
-    m = torch.tensor(mean, device=dev).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=dev).view(1, -1, 1, 1)
-    u = (x * s + m).clamp(0, 1)
-    u = (u * uniform(0.6, 1.4)).clamp(0, 1)  # brightness
-    mu = u.mean(dim=(1, 2, 3), keepdim=True)
-    u = ((u - mu) * uniform(0.7, 1.3) + mu).clamp(0, 1)  # contrast
-    u = u.clamp_min(1e-6).pow(uniform(0.7, 1.3))  # gamma
-    angle = uniform(-15.0, 15.0).view(-1) * math.pi / 180
-    scale = uniform(0.9, 1.1).view(-1)
-    shift = uniform(-1 / 8, 1 / 8).view(-1, 1), uniform(-1 / 8, 1 / 8).view(-1, 1)  # 1/16 of side
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack(
-        [torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1
-    )  # (n, 2, 2): output -> input coordinates
-    theta = torch.cat([theta, torch.cat(shift, 1).unsqueeze(-1)], dim=2)
-    grid = F.affine_grid(theta, list(u.shape), align_corners=False)
-    u = F.grid_sample(u, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    if flip:
-        flipped = (torch.rand(n, generator=generator) < 0.5).to(dev).view(-1, 1, 1, 1)
-        u = torch.where(flipped, u.flip(-1), u)
-    noise = torch.randn(u.shape, generator=generator).to(dev)
-    u = (u + 0.005 * noise).clamp(0, 1)
-    return (u - m) / s
 
 
 # -- the strategy -----------------------------------------------------------------------------
@@ -274,7 +236,7 @@ class VDP(TestTimeAdaptation):
             if p.n_augmentations > 0 and needs_augmentation(anchor_prob, p.anchor_threshold):
                 augmented = torch.stack(
                     [
-                        self._teacher(augment(x, self._mean, self._std, self._gen, self._flip))
+                        self._teacher(cotta_view(x, self._gen, self._mean, self._std, self._flip))
                         for _ in range(p.n_augmentations)
                     ]
                 )

@@ -18,7 +18,7 @@ def results_dir(tmp_path: Path) -> Path:
 
 
 def quick_cfg(strategy: str, scenario: str, results_dir: Path, *overrides: str):
-    from clbench.config import compose
+    from clbench.compose import compose
 
     return compose(strategy, scenario, None, [*QUIET, f"results.dir={results_dir}", *overrides])
 
@@ -29,8 +29,8 @@ def toy_fscil(strategy: str, *overrides: str, hidden_dim: int = 16):
     import torch
     from torch.utils.data import TensorDataset
 
-    from clbench.config import compose
-    from scenarios.base import Experience, Scenario
+    from clbench.compose import compose
+    from clbench.stream import Experience, Scenario
     from strategies import STRATEGIES
 
     torch.manual_seed(0)

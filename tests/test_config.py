@@ -2,7 +2,7 @@
 
 import pytest
 
-from clbench.config import compose
+from clbench.compose import compose
 from clbench.errors import ClbenchError
 
 

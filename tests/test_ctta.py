@@ -7,7 +7,7 @@ import pytest
 import torch
 from fake_data import write_cifar10, write_cifar_c
 
-from clbench.config import compose
+from clbench.compose import compose
 from clbench.datasets import CIFAR_C_CORRUPTIONS
 from clbench.errors import ClbenchError, DataNotFoundError
 from scenarios import SCENARIOS

@@ -9,7 +9,7 @@ from torch import nn
 
 from clbench.metrics import ctta_online_metrics, kind_online_metrics
 from clbench.runner import run
-from scenarios.base import Experience
+from clbench.stream import Experience
 from strategies import STRATEGIES
 from strategies.tta import TestTimeAdaptation
 
@@ -59,7 +59,7 @@ def test_online_predictions_are_made_before_each_update_in_stream_order(counting
     cfg = quick_cfg(counting, "mnist-5k-c", results_dir, "train.epochs=0", "train.batch_size=250")
     cfg.scenario.corruptions = ["brightness", "contrast"]
     rec = run(cfg).record
-    from clbench.config import compose
+    from clbench.compose import compose
     from scenarios import SCENARIOS
 
     sc_cfg = compose("source", "mnist-5k-c", None, ["scenario.corruptions=[brightness,contrast]"])
@@ -81,7 +81,7 @@ def test_online_predictions_are_made_before_each_update_in_stream_order(counting
 
 
 def test_mnist_5k_c_stream_is_in_one_fixed_mixed_order():
-    from clbench.config import compose
+    from clbench.compose import compose
     from scenarios import SCENARIOS
 
     cfg = compose("source", "mnist-5k-c", None, ["scenario.corruptions=[brightness,contrast]"])

@@ -84,29 +84,6 @@ def test_normalize():
     assert out.dtype == torch.float32 and out.flatten().tolist() == [-1.0, 1.0]
 
 
-def test_crop_pad4_flip_takes_shifted_windows():
-    from scenarios.imagedata import crop_pad4_flip
-
-    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8) + 1
-    out = crop_pad4_flip(x, torch.Generator().manual_seed(0))
-    assert out.shape == x.shape
-    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
-    for i in range(2):
-        windows = [padded[i, :, dy : dy + 8, dx : dx + 8] for dy in range(9) for dx in range(9)]
-        assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(2)) for w in windows)
-
-
-def test_random_resized_crop_flip_keeps_shape_and_is_seeded():
-    from scenarios.imagedata import batch_transform
-
-    f = batch_transform("random-resized-crop-flip")
-    x = torch.randn(3, 3, 20, 20)
-    a = f(x, torch.Generator().manual_seed(1))
-    assert a.shape == x.shape and torch.equal(a, f(x, torch.Generator().manual_seed(1)))
-    with pytest.raises(ClbenchError, match="unknown batch transform"):
-        batch_transform("crop")
-
-
 def test_first_then_even():
     from scenarios.imagedata import first_then_even
 

@@ -9,7 +9,7 @@ import torch
 from conftest import SHARED
 from fake_data import write_cifar100, write_cub, write_mini, write_session_lists
 
-from clbench.config import compose
+from clbench.compose import compose
 from clbench.errors import ClbenchError, DataNotFoundError
 from scenarios import SCENARIOS
 

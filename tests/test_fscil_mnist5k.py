@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from clbench.config import compose
+from clbench.compose import compose
 from clbench.errors import ClbenchError
 from clbench.leaderboard import render, runs_frame, summary_frame
 from scenarios import SCENARIOS

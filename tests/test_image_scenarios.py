@@ -6,7 +6,7 @@ import pytest
 import torch
 from fake_data import write_cifar10, write_cifar100
 
-from clbench.config import compose
+from clbench.compose import compose
 from clbench.errors import ClbenchError, DataNotFoundError
 from scenarios import SCENARIOS
 

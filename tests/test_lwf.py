@@ -28,7 +28,7 @@ def test_distillation_hand_value():
 
 
 def _model(tmp_path):
-    from scenarios.base import Experience, Scenario
+    from clbench.stream import Experience, Scenario
 
     cfg = quick_cfg("lwf", "split-digits", tmp_path)
     model = LwF(cfg, Scenario("toy", 4, (1, 2, 2), [0, 1, 2, 3], None))

@@ -7,9 +7,7 @@ import torch
 
 from strategies.onpro import (
     allocate_pairs,
-    augment,
     class_prototypes,
-    crop_size,
     gather_global_batch,
     inbatch_mixup_lambdas,
     mix,
@@ -132,58 +130,6 @@ def test_rotation_views_hand_computed():
     assert rotation_views(x, 1) is x
 
 
-def test_augment_identity_crop_and_determinism():
-    x = torch.randn(5, 1, 6, 6)
-    same = augment(x, torch.Generator().manual_seed(0), (1.0, 1.0), False, 0.0)
-    # full-area crop with aspect 1 only when the ratio draw is 1: check the crop is in range
-    assert same.shape == x.shape
-    whole = augment(x, torch.Generator().manual_seed(0), (1.0, 1.0), False, 0.0)
-    assert torch.equal(same, whole)  # same generator state, same views
-    other = augment(x, torch.Generator().manual_seed(1), (0.3, 1.0), True, 0.0)
-    assert not torch.equal(other, same)
-
-
-def test_augment_full_square_crop_is_identity_or_flip():
-    # a square image, area 1 and aspect clamped to at most 1 per side: the whole image
-    x = torch.randn(8, 3, 4, 4)
-    g = torch.Generator().manual_seed(0)
-    out = augment(x, g, (1.0, 1.0), True, 0.0)
-    for i in range(8):
-        # aspect != 1 shrinks one side below 1, so check only images left unchanged or flipped
-        if torch.allclose(out[i], x[i], atol=1e-5) or torch.allclose(
-            out[i], x[i].flip(2), atol=1e-5
-        ):
-            continue
-        assert out[i].abs().max() <= x[i].abs().max() + 1e-5  # an interpolated crop
-
-
-def test_augment_grayscale_channels_equal():
-    x = torch.randn(6, 3, 4, 4)
-    out = augment(x, torch.Generator().manual_seed(0), (1.0, 1.0), False, 1.0)
-    assert torch.allclose(out[:, 0], out[:, 1]) and torch.allclose(out[:, 1], out[:, 2])
-
-
-def test_crop_size_takes_first_fitting_trial_else_whole_image():
-    # trials: (area, ratio) -> (w, h) = (sqrt(a r), sqrt(a / r))
-    area = torch.tensor(
-        [[1.0, 0.36, 0.25], [0.64, 0.49, 0.25], [1.0, 1.0, 0.9]], dtype=torch.float64
-    )
-    ratio = torch.tensor([[4 / 3, 1.0, 1.0], [1.0, 1.0, 1.0], [4 / 3, 3 / 4, 4 / 3]])
-    w, h = crop_size(area, ratio.double())
-    # row 0: trial 0 is 1.155 wide (rejected), trial 1 fits: 0.6 x 0.6
-    # row 1: trial 0 fits: 0.8 x 0.8; row 2: no trial fits: the whole image
-    assert w.tolist() == pytest.approx([0.6, 0.8, 1.0])
-    assert h.tolist() == pytest.approx([0.6, 0.8, 1.0])
-
-
-def test_crop_size_never_exceeds_the_image():
-    g = torch.Generator().manual_seed(0)
-    area = 0.3 + 0.7 * torch.rand(500, 10, generator=g, dtype=torch.float64)
-    ratio = (math.log(3 / 4) + math.log(16 / 9) * torch.rand(500, 10, generator=g)).exp()
-    w, h = crop_size(area, ratio.double())
-    assert bool((w <= 1).all() and (h <= 1).all() and (w * h >= 0.3 - 1e-9).all())
-
-
 def test_inbatch_mixup_lambdas_gate_batch_then_samples():
     g = torch.Generator().manual_seed(0)
     partner, lam = inbatch_mixup_lambdas(6, 1.0, 0.2, 0.4, g)
@@ -217,7 +163,7 @@ def _strategy(*overrides):
 
 
 def test_loss_runs_fills_buffer_and_state_round_trips():
-    from scenarios.base import Experience
+    from clbench.stream import Experience
 
     m = _strategy("strategy.buffer_size=30", "strategy.ins_views=4")
     g = torch.Generator().manual_seed(0)
@@ -239,7 +185,7 @@ def test_loss_runs_fills_buffer_and_state_round_trips():
 
 
 def test_apf_batch_shapes_and_labels():
-    from scenarios.base import Experience
+    from clbench.stream import Experience
 
     m = _strategy("strategy.buffer_size=40", "strategy.ins_views=0")
     m.before_experience(Experience(0, [0, 1, 2, 3], None, None))
@@ -260,7 +206,7 @@ def test_apf_batch_shapes_and_labels():
 def test_apf_replaces_a_class_that_left_the_buffer():
     # μ knows classes 0-3, the buffer holds only 0, 2 and 3 now: the confusable pair (0, 1)
     # is rehearsed with a random class of μ still in the buffer in place of 1 (as the code)
-    from scenarios.base import Experience
+    from clbench.stream import Experience
 
     m = _strategy("strategy.buffer_size=30", "strategy.ins_views=0")
     m.before_experience(Experience(1, [2, 3], None, None))

@@ -11,7 +11,7 @@ import torch
 from conftest import quick_cfg
 from torch.utils.data import TensorDataset
 
-from scenarios.base import Experience
+from clbench.stream import Experience
 from strategies.powerlaw_replay import PowerLawReplay, powerlaw_probs, sample_tasks, share
 
 

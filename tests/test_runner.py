@@ -121,7 +121,7 @@ def test_experiences_sharing_a_test_set_are_scored_once():
     from torch.utils.data import TensorDataset
 
     from clbench.runner import evaluate
-    from scenarios.base import Experience
+    from clbench.stream import Experience
 
     class Counting(torch.nn.Module):
         calls = 0

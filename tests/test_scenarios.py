@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from clbench.config import compose
+from clbench.compose import compose
 from clbench.errors import DataNotFoundError
 from scenarios import SCENARIOS
 

@@ -152,7 +152,7 @@ def test_optimizer_state_is_kept_or_reset_between_experiences(mode, tmp_path, mo
 
 
 def test_defaults_follow_the_reference_codes():
-    from clbench.config import compose
+    from clbench.compose import compose
 
     for name, want in [("onpro", "keep"), ("tent", "keep"), ("vdp", "keep"), ("replay", "reset")]:
         scenario = "mnist-5k-c" if name in ("tent", "vdp") else "split-digits"

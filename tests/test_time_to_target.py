@@ -3,7 +3,7 @@ seen data first reaches the scenario's target during the last experience."""
 
 from conftest import QUIET, quick_cfg
 
-from clbench.config import compose
+from clbench.compose import compose
 from clbench.runner import run
 
 FAST = ["train.epochs=2", "scenario.n_experiences=2"]

@@ -9,13 +9,13 @@ import pytest
 import torch
 from conftest import quick_cfg
 
+from clbench.augment import cotta_view
 from clbench.errors import ClbenchError
 from strategies.tent import Tent
 from strategies.tta import soft_cross_entropy, softmax_entropy
 from strategies.vdp import (
     VDP,
     apply_prompts,
-    augment,
     ema_update,
     homeostasis_penalty,
     homeostasis_update,
@@ -93,8 +93,8 @@ def test_stochastic_restore_and_augment():
     assert torch.equal(stochastic_restore(p, src, 1.0, g), src)
     assert 20 < (stochastic_restore(p, src, 0.5, g) == 0).sum() < 80
     x = torch.rand(8, 1, 28, 28)
-    a = augment(x, [0.5], [0.25], torch.Generator().manual_seed(1), flip=False)
-    b = augment(x, [0.5], [0.25], torch.Generator().manual_seed(1), flip=False)
+    a = cotta_view(x, torch.Generator().manual_seed(1), [0.5], [0.25], flip=False)
+    b = cotta_view(x, torch.Generator().manual_seed(1), [0.5], [0.25], flip=False)
     assert a.shape == x.shape and torch.equal(a, b)  # seeded: reproducible
     pixels = a * 0.25 + 0.5
     assert pixels.min() >= -1e-6 and pixels.max() <= 1 + 1e-6 and not torch.equal(a, x)

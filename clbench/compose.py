@@ -1,0 +1,76 @@
+"""Run configurations by strategy and scenario name: `compose` (a new run) and `resume_config`
+(a stopped run's saved config, which settings given again must not change).
+
+Above the core: the names are looked up in the strategy and scenario registries, whose
+classes and specs `clbench.config.resolve` merges with the user's settings. Used by the CLI,
+the sweep and the tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from clbench.config import (
+    DEFAULT_SCENARIO,
+    DEFAULT_STRATEGY,
+    chosen_name,
+    load_user_config,
+    resolve,
+    to_dict,
+)
+from clbench.errors import ClbenchError
+from scenarios import SCENARIOS
+from strategies import STRATEGIES
+
+
+def compose(
+    strategy: str | None = None,
+    scenario: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> DictConfig:
+    """The resolved run configuration, or a ClbenchError naming what is wrong."""
+    user = load_user_config(config_file, list(overrides))
+    strategy_name = chosen_name(user, "strategy", strategy, DEFAULT_STRATEGY)
+    scenario_name = chosen_name(user, "scenario", scenario, DEFAULT_SCENARIO)
+    strategy_cls = STRATEGIES.load(strategy_name)
+    scenario_spec = SCENARIOS.load(scenario_name)
+    return resolve(user, strategy_name, strategy_cls, scenario_name, scenario_spec)
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): d}
+
+
+def resume_config(
+    run_dir: str | Path,
+    strategy: str | None = None,
+    scenario: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> DictConfig:
+    """The saved config of a run folder; settings given again must not change it."""
+    saved_path = Path(run_dir) / "config.yaml"
+    if not saved_path.is_file():
+        raise ClbenchError(
+            f"{run_dir} is not a clbench run folder (no {saved_path.name}); nothing to resume"
+        )
+    saved = compose(None, None, saved_path, [])
+    cfg = compose(strategy, scenario, config_file or saved_path, overrides)
+    old, new = _flat(to_dict(saved)), _flat(to_dict(cfg))
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if changed:
+        k = changed[0]
+        raise ClbenchError(
+            f"cannot resume {run_dir} with a different config: {k} was {old.get(k)!r}, now {new.get(k)!r}"
+            + (f" (and {len(changed) - 1} more)" if len(changed) > 1 else "")
+        )
+    return saved
