@@ -1,282 +1,32 @@
-"""OnPro: Online Prototype Learning for Online Continual Learning (Wei et al., ICCV 2023).
-
-Online class-incremental learning, one pass over the stream in small batches (run it with
-`scenario.online=true scenario.batch_size=10`). Per stream batch (Sec. 3-4 of the paper, and
-the authors' code, weilllllls/OnPro, read at commit a92f8ae; paths below are in that repo):
-
-- Online prototypes (Sec. 4.1; modules/OPE.py): z = normalize(g(f(x))) with a linear
-  projection g; for each class k present in a batch, p_k is the mean of z over class k, and
-  p̂_k the same for an augmented view. Nothing is carried across steps.
-- Online prototype equilibrium, OPE (Sec. 4.1, Eq. 3-5): a SimCLR-style contrast over the
-  2K L2-normalised prototypes of the two views (`prototype_contrast_loss`), on the stream
-  batch (the unrotated views of the L_INS pass) and on a memory batch, summed.
-- Adaptive prototypical feedback, APF (Sec. 4.2, Eq. 6; modules/APF.py): μ_k = ½(p_k + p̂_k)
-  of the previous step's memory batch; π_ij = softmax over pairs of 1/‖μ_i − μ_j‖
-  (`pair_probabilities`). Of the memory batch of size b, ⌊b·r⌋ samples get in-batch mixup
-  (`inbatch_mixup_lambdas`: the code's kornia 0.6.8 RandomMixUpV2, which mixes a batch at all
-  with probability p and then each sample with probability p), the other slots are shared
-  among class pairs by π (`allocate_pairs`) and filled with mixes of buffer samples of the two
-  classes (`mix`; one mix-or-not draw with probability p per pair, λ ~ Beta(α, α)); a class of
-  μ that has left the buffer since is replaced by a random one of μ still there, as the code.
-  No APF on an experience's first step (train.py:146-160).
-- Loss (Sec. 4.3; train.py:64-123 and 130-224): experience 1: CE on the augmented stream
-  batch + L_INS + L_OPE (memory OPE from the second step); afterwards CE on the augmented APF
-  memory batch only (mixed labels, train.py:200 and 213-216; the stream batch gets no CE)
-  + L_INS (stream and memory) + L_OPE. L_INS is OCM's instance-wise contrast (Guo et al.,
-  ICML 2022) over rotation pseudo-classes, as in the code (`supervised_nt_xent`,
-  `rotation_views`; losses/loss.py:248-304, utils/rotation_transform.py).
-- One optimizer step per stream batch (no repeated memory iterations), then the reservoir
-  update of `buffer_size` samples with the raw stream batch (train.py:119-123, 220-224);
-  memory batches of min(64, 7 x seen classes) samples drawn without replacement (seen
-  classes include the current batch's), whole buffer if smaller (train.py:143-145).
-- Adam, lr 5e-4, betas (0.9, 0.99), weight decay 1e-4 (multi_runs.py:28, main.py:23).
-- Prediction: the linear head's argmax over all classes (train.py:251-263).
-
-Augmentation A (code, train.py:49-57, utils/my_transform.py: random horizontal flip, random
-grayscale p=0.25, random resized crop with scale 0.3-1, aspect 3/4-4/3, its size by rejection
-over 10 trials, as affine resampling with reflection padding; `clbench.augment.onpro_view`):
-`strategy.augment=paper` does these as batch tensor ops (grayscale only for 3-channel input;
-sizes not rounded to whole pixels). Our choice, `augment=auto` (default): `paper` for colour
-images, `digits` for 1-channel images: a random resized crop with scale 0.6-1 and no flip (a
-mirrored digit is another shape; grayscale is a no-op on one channel; 0.3 of a 28x28 digit
-often loses the digit). The code has no MNIST setting (experiment/dataset.py:9-15 knows
-CIFAR-10/100 and TinyImageNet only). All random draws come from one seeded generator (below).
-
-Our choices, for exactness under DDP (the runner compares every process's state): every
-process all-gathers the stream batch (back into the single-process order) and computes the
-loss of the whole global step, with all randomness (memory batches, augmentations, APF,
-reservoir) drawn from one generator seeded identically on every process from (seed,
-experience). The gradients are then the same on every process, DDP's average leaves them
-unchanged, every process applies the same reservoir update, and N processes train exactly
-like one; DDP brings exactness, not speed, for OnPro (its steps are tiny). The buffer and the
-seen classes are in `get_extra_state`, and the generator is reseeded per experience, so a
-resumed run (which restarts at an experience boundary) repeats an uninterrupted one.
-
-Other choices, labelled: the scenario's own train_transform is not applied (OnPro has its own
-A and stores raw samples, as the code does); `ins_views` can reduce the 16 rotation
-pseudo-classes of the code to 4 (rotations only), 1 (two views only) or 0 (no L_INS) for
-speed; `ins_lambda` (the code's λ_s) defaults to 1.0 (the code: 0.5 on CIFAR-10, 1.0
-otherwise); with fewer than two classes in the memory batch (or none of μ's left in the
-buffer) every slot gets in-batch mixup (the code would fail there); a memory batch smaller
-than b (small buffer) is used as it is; the stream and memory views of L_INS go through the
-network in separate forward passes (the code concatenates them; this only matters for
-BatchNorm backbones); full precision (the code uses CUDA autocast); the reservoir is
-Vitter's algorithm R per sample (`ReservoirBuffer`; the code draws one slot per sample from
-[0, n_seen before the batch), a negligible difference).
-
-Measured (split-mnist-5k, online, batch 10, M=200, seeds 0-2): OnPro does not beat replay
-there: the newest classes enter CE only through the reservoir (a fifth to a quarter of the
-buffer by the end of a late experience) and with 80 steps per experience (CIFAR-10 in the
-paper: 1,000) their logits do not catch up with the old ones before the experience ends (see
-tests/test_onpro_behaviour.py).
+"""The OnPro strategy: OPE + APF + OCM's L_INS over a reservoir buffer, one step per stream
+batch (summary: strategies/onpro/__init__.py; pure functions: losses.py, apf.py, ddp.py;
+settings: params.py; notes and every choice: docs/strategies/onpro.md).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from itertools import combinations
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 from clbench.augment import onpro_view
-from clbench.config import StrategyParams
-from clbench.distributed import world_rank as dist_info
 from clbench.errors import ClbenchError
 from clbench.stream import Experience, Scenario
 from strategies.base import Strategy
+from strategies.onpro.apf import allocate_pairs, inbatch_mixup_lambdas, mix, pair_probabilities
+from strategies.onpro.ddp import gather_global_batch
+from strategies.onpro.losses import (
+    class_prototypes,
+    mixup_cross_entropy,
+    prototype_contrast_loss,
+    rotation_views,
+    supervised_nt_xent,
+)
+from strategies.onpro.params import AUGMENTS, OnProParams
 from strategies.replay import ReservoirBuffer
-
-# -- pure math -----------------------------------------------------------------------------
-
-
-def class_prototypes(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(classes, means): the sorted classes present in `y` and the mean row of `z` for each."""
-    classes, inverse = torch.unique(y, sorted=True, return_inverse=True)
-    onehot = F.one_hot(inverse, len(classes)).to(z.dtype)  # (n, K)
-    means = onehot.t() @ z / onehot.sum(0).unsqueeze(1)
-    return classes, means
-
-
-def prototype_contrast_loss(p1: torch.Tensor, p2: torch.Tensor, temperature: float) -> torch.Tensor:
-    """L_pro (Eq. 3-4): contrast over the 2K normalised prototypes of two views.
-
-    The positive of prototype k of one view is prototype k of the other view; every other
-    prototype (both views, self excluded) is in the denominator. Mean over the 2K anchors.
-    """
-    k = len(p1)
-    p = F.normalize(torch.cat([p1, p2]), dim=1)
-    logits = p @ p.t() / temperature
-    logits = logits.masked_fill(torch.eye(2 * k, dtype=torch.bool, device=p.device), -math.inf)
-    target = torch.cat([torch.arange(k, 2 * k), torch.arange(k)]).to(p.device)
-    return F.cross_entropy(logits, target)
-
-
-def pair_probabilities(mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """APF (Eq. 6): the class pairs (i < j, in `itertools.combinations` order) as index rows
-    and π_ij = softmax over pairs of 1 / ‖μ_i − μ_j‖₂. Very peaked by design.
-
-    Our choice: distances are floored at 1e-8 so identical prototypes give a finite logit.
-    """
-    k = len(mu)
-    pairs = torch.tensor(list(combinations(range(k), 2)), dtype=torch.long).view(-1, 2)
-    dist_ = (mu[pairs[:, 0]] - mu[pairs[:, 1]]).norm(dim=1).clamp_min(1e-8)
-    return pairs, torch.softmax(1.0 / dist_, dim=0)
-
-
-def allocate_pairs(probs: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
-    """Integer sample counts per pair: round(π · n), then fixed up to sum to exactly n (as the
-    code does: +1 on random pairs if short, −1 on random non-empty pairs if over)."""
-    counts = (probs.double() * n).round().long()
-    diff = n - int(counts.sum())
-    if diff > 0:
-        # more missing than pairs cannot happen after rounding (each pair loses < 0.5)
-        counts[torch.randperm(len(counts), generator=generator)[:diff]] += 1
-    elif diff < 0:
-        nonzero = counts.nonzero().flatten()
-        counts[nonzero[torch.randperm(len(nonzero), generator=generator)[:-diff]]] -= 1
-    return counts
-
-
-def mix(x1: torch.Tensor, x2: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    """Mixup of inputs: (1 − λ) x1 + λ x2, one λ per sample."""
-    lam = lam.to(x1).view(-1, *([1] * (x1.dim() - 1)))
-    return (1 - lam) * x1 + lam * x2
-
-
-def mixup_cross_entropy(
-    logits: torch.Tensor, ya: torch.Tensor, yb: torch.Tensor, lam: torch.Tensor
-) -> torch.Tensor:
-    """Mean over samples of (1 − λ) CE(·, ya) + λ CE(·, yb)."""
-    la = F.cross_entropy(logits, ya, reduction="none")
-    lb = F.cross_entropy(logits, yb, reduction="none")
-    return ((1 - lam) * la + lam * lb).mean()
-
-
-def supervised_nt_xent(
-    sim: torch.Tensor, labels: torch.Tensor, temperature: float, exclude_self: bool
-) -> torch.Tensor:
-    """OCM's supervised NT-Xent, as OnPro's code assembles it (L_INS).
-
-    `sim` is (2B, 2B) over [view 1; view 2] of B samples with `labels` (B,). With
-    S = −log softmax_row(sim / T) (self excluded from the row when `exclude_self`), the loss is
-    Σ_rows mean_{j: same label} S_ij, divided by B when `exclude_self` (self counted among the
-    positives, a constant there) and by 2B otherwise, plus, when `exclude_self`, the mean of S
-    over the cross-view pairs (i, i+B) and (i+B, i).
-    The code's 1e-8 guards are dropped; only the constant self terms differ.
-    """
-    n = sim.shape[0]
-    b = n // 2
-    logits = sim / temperature
-    eye = torch.eye(n, dtype=torch.bool, device=sim.device)
-    if exclude_self:
-        logits = logits.masked_fill(eye, -math.inf)
-    s = -torch.log_softmax(logits, dim=1)
-    lab = labels.repeat(2)
-    same = (lab.unsqueeze(0) == lab.unsqueeze(1)).to(sim.dtype)
-    if exclude_self:
-        s = s.masked_fill(eye, 0.0)  # the code's constant −log(1e-8) there carries no gradient
-    weights = same / same.sum(1, keepdim=True)
-    # the code divides by B with self excluded and by 2B without (its two variants)
-    loss = (weights * s).sum() / (b if exclude_self else n)
-    if exclude_self:
-        idx = torch.arange(b, device=sim.device)
-        loss = loss + (s[idx, idx + b].sum() + s[idx + b, idx].sum()) / n
-    return loss
-
-
-def rotation_views(x: torch.Tensor, n_views: int) -> torch.Tensor:
-    """OCM's rotation pseudo-classes: (n_views · N, C, H, W), block v holds view v of all N.
-
-    16 views: 4 half-flips (none; left half turned 180°; both halves; right half) times the
-    rotations 0°, 180°, 90°, 270°, as in the code; 4: the rotations only; 1: `x` itself.
-    Square images only (90° rotations).
-    """
-    if n_views == 1:
-        return x
-    if n_views == 16:
-        w = x.shape[-1] // 2
-        left, right = x[..., :w], x[..., w:]
-
-        def turn(t: torch.Tensor) -> torch.Tensor:
-            return t.flip(-2, -1)
-
-        inner = [
-            x,
-            torch.cat([turn(left), right], -1),
-            torch.cat([turn(left), turn(right)], -1),
-            torch.cat([left, turn(right)], -1),
-        ]
-        x = torch.cat(inner)
-    return torch.cat([x, x.rot90(2, (2, 3)), x.rot90(1, (2, 3)), x.rot90(3, (2, 3))])
-
-
-def inbatch_mixup_lambdas(
-    n: int, p: float, lower: float, upper: float, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(partner, λ) of the code's in-batch mixup (kornia 0.6.8 RandomMixUpV2(p, (lower, upper)),
-    the version its requirements.txt pins): sample i is mixed with sample partner[i] (a random
-    permutation) as (1 − λ_i) x_i + λ_i x_partner[i]. kornia passes p twice: as the probability
-    of mixing the batch at all (one draw per batch) and as the per-sample probability inside
-    it, so λ_i ~ U[lower, upper] with probability p² per sample, else 0, and with probability
-    1 − p no sample of the batch is mixed."""
-    partner = torch.randperm(n, generator=generator)
-    batch_on = float(torch.rand((), generator=generator)) < p
-    lam = lower + (upper - lower) * torch.rand(n, generator=generator)
-    on = (torch.rand(n, generator=generator) < p) & batch_on
-    return partner, torch.where(on, lam, torch.zeros(()))
-
-
-def gather_global_batch(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The global batch of this step on every process, in the single-process order.
-
-    The runner's loader gives process r positions r, r+W, ... of the global batch, all local
-    batches of a step having the same size; stacking the gathered shards on dim 1 and
-    flattening restores positions 0, 1, 2, ...
-    """
-    world, _ = dist_info()
-    if world == 1:
-        return x, y
-    out = []
-    for t in (x, y):
-        parts = [torch.empty_like(t) for _ in range(world)]
-        dist.all_gather(parts, t.contiguous())
-        out.append(torch.stack(parts, 1).flatten(0, 1))
-    return out[0], out[1]
-
-
-# -- the strategy ----------------------------------------------------------------------------
-
-
-@dataclass
-class OnProParams(StrategyParams):
-    buffer_size: int = 200  # M (code: 200 on CIFAR-10, 500/1000 on CIFAR-100/Tiny)
-    mem_batch_size: int = 64  # memory batch, capped at mem_per_class x seen classes
-    mem_per_class: int = 7
-    # projection g: feature_dim -> proj_dim, one linear layer (code: 128); None: 128, or the
-    # feature dimension if smaller (our choice, e.g. split-digits' 100-wide MLP)
-    proj_dim: int | None = None
-    proto_temperature: float = 0.5  # OPE
-    ins_temperature: float = 0.07  # L_INS
-    ins_views: int = 16  # rotation pseudo-classes of L_INS: 16 (code), 4, 1, or 0 (off)
-    ins_lambda: float = 1.0  # λ_s scaling L_INS similarities from experience 2 (0.5 on C10)
-    mixup_base_rate: float = 0.75  # r: share of the memory batch with in-batch mixup
-    mixup_p: float = 0.6  # p: probability of mixing (per sample in-batch, per pair in APF)
-    mixup_lower: float = 0.0  # in-batch mixup λ ~ U[lower, upper]
-    mixup_upper: float = 0.6
-    mixup_alpha: float = 0.4  # APF pair mixup λ ~ Beta(alpha, alpha)
-    augment: str = "auto"  # auto | paper | digits (module docstring)
-
-
-AUGMENTS = {
-    "paper": {"scale": (0.3, 1.0), "hflip": True, "gray_p": 0.25},
-    "digits": {"scale": (0.6, 1.0), "hflip": False, "gray_p": 0.0},  # our choice
-}
 
 
 class OnPro(Strategy):
