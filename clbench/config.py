@@ -50,7 +50,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam
     # Optimizer state (Adam's moments, SGD's momentum) across experiences: keep (one optimizer
-    # for the whole stream) | reset (a fresh one per experience, Avalanche's default). Each
+    # for the whole stream) | reset (a fresh one per experience; our choice of default). Each
     # strategy's default is its reference code's (clbench/optim.py).
     optimizer_state: str = "reset"
     # Learning-rate schedule over the stream (clbench/schedules.py): constant | step | cosine |

@@ -4,8 +4,9 @@ A strategy describes its optimizer with two hooks (strategies/base.py): `optimiz
 (the optimizer's name and hyperparameters, from `train.*` by default) and `param_groups()`
 (which parameters it trains, as torch param groups). `OptimizerKeeper` builds the optimizer
 from them at every fit and keeps it across experiences under `train.optimizer_state=keep`, so
-that Adam's moments or SGD's momentum carry over; `reset` rebuilds it at every experience
-(Avalanche's default). A change of settings or parameters (a strategy's new phase, e.g. CTTA's
+that Adam's moments or SGD's momentum carry over; `reset` rebuilds it at every experience.
+Defaults (docs/optimizer-state.md): keep where the reference code keeps one optimizer (onpro,
+tent, vdp); reset elsewhere, our choice, which keeps every earlier record. A change of settings or parameters (a strategy's new phase, e.g. CTTA's
 adaptation after the source phase) always rebuilds it. Kept state is saved with the run's
 checkpoint (`state()` / `load()`), so a resumed run continues with the same moments.
 """
