@@ -102,7 +102,7 @@ def random_resized_crop_flip(
     return _flip_where(out, _coins(n, generator))
 
 
-# -- OnPro's view A (strategies/onpro.py) ------------------------------------------------------
+# -- OnPro's view A (strategies/onpro/) --------------------------------------------------------
 
 CROP_TRIALS = 10  # the code draws 10 crop-size trials per image (RandomResizedCropLayer)
 

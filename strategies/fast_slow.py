@@ -1,36 +1,18 @@
 """Fast and slow weights for few-shot continual learning (Wang, Li, Zhong, Zhu, "Few-shot
-Continual Learning: a Brain-inspired Approach", arXiv 2104.09034). No public code, and the
-paper's method sections could not be read here (only the abstract): this is the mechanism
-as the abstract describes it, with the rules our choice (the record's `fidelity` says so).
+Continual Learning: a Brain-inspired Approach", arXiv 2104.09034). No public code, and only
+the abstract could be read: the mechanism is the paper's, the rules our choice (the record's
+`fidelity` says so).
 
-Following the paper: a pair of weights over the same network, updated interdependently —
-fast weights learn the task sequence (continual learning), slow weights serve few-shot
-generalisation — with a two-step consolidation after every session:
-  1. fast weights consolidate the session without forgetting: the next sessions train them
-     with cross-entropy plus a penalty that anchors them to their consolidated values;
-  2. slow weights consolidate from the fast ones without overfitting the few shots, by a
-     partial move towards them.
+Following the paper: fast weights learn the task sequence, slow weights serve few-shot
+inference, with a two-step consolidation after every session.
 Our choices for the rules:
-  - step 1 is online EWC: loss = CE + (penalty / 2) * sum F * (theta - theta*)^2, with theta*
-    the fast weights at the end of the previous session and F the sum over past sessions of
-    the diagonal empirical Fisher (per-sample squared gradients on the session's training
-    data, the first fisher_samples = 500 of it, averaged; `fisher_diag`), penalty 1000;
-  - step 2 is theta_slow <- theta_slow + beta * (theta_fast - theta_slow) (`consolidate`),
-    beta = base_beta (1.0: slow weights start as the base-trained network) after the base
-    session and beta (0.5) after each incremental one;
-  - the network is a backbone + bias-free cosine classifier (logits T * cos, T = 16, over the
-    classes seen so far), trained on the base session for train.epochs (train.*) and on
-    each incremental session for inc_epochs = 10 with plain SGD at inc_lr = 0.001 (a
-    larger step on 1-way 5-shot sessions made the fast weights forget the base classes);
-  - after base training, the base classes' classifier rows of the fast weights become their
-    mean fast features (as TEEN does), and before training on an incremental session the new
-    classes' rows are imprinted likewise with their shots' mean (Qi et al. 2018), so that all
-    rows are class means and compete fairly under the cosine rule;
-  - few-shot inference from the slow weights: the slow network's cosine classifier over the
-    classes seen so far (backbone and classifier rows are consolidated together, so they
-    stay in one feature space).
-Slow weights change only at consolidation; with beta = base_beta = 1 they equal the fast
-weights after every session, and with penalty = 0 the fast weights are plain finetuning.
+- step 1, fast weights: online EWC (CE + penalty / 2 * sum F (theta - theta*)^2, diagonal
+  Fisher, strategies/penalties.py) anchoring them to the previous session's values;
+- step 2, slow weights: theta_slow <- theta_slow + beta (theta_fast - theta_slow);
+- backbone + cosine classifier whose rows are imprinted with class means (as TEEN, Qi et
+  al. 2018); incremental sessions train with plain SGD at `inc_lr`;
+- inference: the slow network's cosine classifier over the classes seen so far.
+Notes: docs/strategies/fast-slow.md.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 The upper bound of a stream that can store everything. Training continues from the
 current weights (Avalanche's `Cumulative`), so the last experience sees all the data.
+Notes: docs/strategies/joint.md.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ a cross-entropy to the softened old outputs: the same gradient). The paper's lam
 and T = 2 are the defaults. Our choice, as Avalanche's LwF: one head over all classes
 (class- or domain-incremental), and "old outputs" are the classes seen before the current
 experience; no warm-up of new head rows (the paper's optional step).
+Notes: docs/strategies/lwf.md.
 """
 
 from __future__ import annotations

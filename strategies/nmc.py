@@ -2,18 +2,14 @@
 Baseline that Questions the Use of Pretrained-Models in Continual Learning", NeurIPS 2022
 workshop, arXiv 2210.04428, Sec. 3: the baseline; code: Pauljanson002/pretrained-cl).
 
-The backbone is never trained (`backbone.checkpoint` gives its weights; random init
-otherwise). Each sample's feature is L2-normalised (the paper's code); per class the running
-feature sums and counts accumulate across experiences, and the class mean is not
-re-normalised. Prediction: the nearest class mean in Euclidean distance over the classes seen
-so far (`strategy.metric=cosine`: highest cosine similarity instead). No exemplars, no
-training steps, a single head.
-
-Not implemented: the paper's ViT-B/16 (ImageNet-21k) features need a local timm checkpoint
-passed as `backbone.checkpoint` for a backbone of that architecture; clbench's backbone
-registry does not name that model yet. With a frozen backbone every experience trains 0
-epochs, so the runner skips Lightning's fit. DDP: see strategies/prototypes.py (sharded
-encoding, all-reduced sums and counts).
+The backbone is never trained (`backbone.checkpoint` gives its weights). Each sample's
+feature is L2-normalised (the paper's code); per class the running feature sums and counts
+accumulate across experiences, and the class mean is not re-normalised. Prediction: the
+nearest class mean in Euclidean distance over the classes seen so far (the paper;
+`strategy.metric=cosine`, our option: highest cosine similarity). No exemplars, no training
+steps (0 epochs: the runner skips the fit), a single head. DDP: strategies/prototypes.py.
+Not implemented: the paper's ViT-B/16 backbone (no registry entry yet).
+Notes: docs/strategies/nmc.md.
 """
 
 from __future__ import annotations

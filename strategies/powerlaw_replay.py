@@ -2,23 +2,16 @@
 Naturalistic Power-Law Learning Environments", arXiv 2401.10393; v3: "Natural Mitigation of
 Catastrophic Interference: Continual Learning in Power-Law Learning Environments").
 
-The paper's method section (the power-law learning environment, after Anderson & Schooler, 1991;
-we could not recover its section number or exact normalisation): the chance that an old task
-comes back decays as a power of the time since it was last encountered, and the network is
-trained in such an environment (v1: domain-incremental permuted MNIST with an MLP). Here, at
-every optimizer step one past task i is drawn with probability P(i) = lag_i^-alpha / sum_j
-lag_j^-alpha, lag_i = steps since task i was last seen, and `rehearsal_size` of its stored
-examples (uniform, with replacement) are appended to the batch; the revisit resets the task's
-lag (`lag_from=last-seen`; `first-learned` never resets it).
+The paper's method section (the power-law learning environment, after Anderson & Schooler,
+1991; section number not recovered, no public code): the chance that an old task comes back
+decays as a power of the time since it was last seen. Here, at every optimizer step one past
+task i is drawn with P(i) proportional to lag_i^-alpha (`powerlaw_probs`) and
+`rehearsal_size` of its stored examples are appended to the batch; the revisit resets the
+task's lag (`lag_from=last-seen`; `first-learned` never resets it).
 
-Our choices (no public code; the paper studies the amount rehearsed after each task, we
-interleave the rehearsal with every step of the new task): time is counted in optimizer steps; a
-task is "seen" at the last step of its own experience; one task per step; the memory is
-`buffer_size` examples split evenly over the past tasks (a seeded, nested subset of each task's
-training data, so shrinking a task's share keeps a prefix) so that the rehearsal budget equals
-uniform `replay`'s (`buffer_size`, and `rehearsal_size` = replay_batch_size); `buffer_size=null`
-keeps every past example. DDP-exact like strategies/replay.py: the draws use a generator seeded
-identically on every process, and each process takes its slice of the global rehearsal batch.
+Our choices (labelled in docs/strategies/powerlaw-replay.md): rehearsal interleaved with
+every step, time in optimizer steps, one task per step, a memory of `buffer_size` examples
+split evenly over the past tasks (the same budget as `replay`), DDP-exact like replay.
 """
 
 from __future__ import annotations

@@ -1,14 +1,15 @@
 """Experience replay with a reservoir buffer (Chaudhry et al., 2019, "On Tiny Episodic
 Memories in Continual Learning", Sec. 3: ER with reservoir sampling).
 
-Each training batch of the current experience is concatenated with a batch drawn uniformly
-from the buffer; after an experience, its samples enter the buffer by reservoir sampling,
-so the buffer stays a uniform sample of everything seen.
+The paper's: each training batch of the current experience is concatenated with a batch
+drawn uniformly from the buffer; after an experience, its samples enter the buffer by
+reservoir sampling (Vitter's algorithm R, `reservoir_slots`), so the buffer stays a uniform
+sample of everything seen. Replayed samples are augmented too.
 
-Our choices, for exactness under DDP: the buffer is updated once per experience from the
-whole experience (in a seeded order), not per batch, so every process holds the same buffer
-without communication; the replay batch is drawn with a generator shared by all processes
-and each process takes its slice, so N processes train on the same global batches as one.
+Our choices, for exactness under DDP: the buffer is updated once per experience (in a seeded
+order), not per batch, and the replay batch is drawn from a generator shared by all
+processes, each taking its slice: N processes train on the same global batches as one.
+Notes: docs/strategies/replay.md.
 """
 
 from __future__ import annotations

@@ -2,13 +2,10 @@
 
 The model is trained on the scenario's clean, labelled source data before the stream (or
 loaded from `backbone.checkpoint` with `train.epochs=0`) and then predicts every corruption
-domain unchanged. Every CTTA method (e.g. CoTTA, VDP) is measured against it.
-
-Default backbone `convnet`, as tent and vdp: with the same seed and settings all three start
-from the same source model, so their errors compare adaptation alone.
-
-Online scoring (strategies/tta.py): the model never changes, so the prediction made for a
-batch "before its update" is the model's prediction; its online error equals the offline one.
+domain unchanged; every CTTA method (e.g. CoTTA, VDP) is measured against it. Default
+backbone `convnet`, as tent and vdp, so that all three start from the same source model.
+Online scoring (strategies/tta.py): the model never changes, so its online error equals the
+offline one. Notes: docs/strategies/source.md.
 """
 
 from __future__ import annotations

@@ -3,21 +3,15 @@ Class-Incremental Learning via Training-Free Prototype Calibration", NeurIPS 202
 code: wangkiw/TEEN, `models/teen/Network.py`).
 
 Base session: backbone + bias-free cosine classifier, logits = T * cos(f(x), w_c), trained
-with cross-entropy over the base classes (the code's `ft_cos`). After it, every base row w_c
-becomes the mean raw (unnormalised) feature of class c's training data, in eval mode.
-Incremental sessions: no training; each new class's prototype is the mean feature of its
-shots, calibrated towards a similarity-weighted mix of the base prototypes with `calibrate`
-(Sec. 4.2, Eq. 6-7) and stored as its classifier row. Only base prototypes take part; base
-rows and earlier rows never change. Prediction: argmax of T * cos over the classes seen so far.
-Exemplar-free: one prototype per class.
+with cross-entropy over the base classes (the code's `ft_cos`); then every base row becomes
+the mean raw feature of its class. Incremental sessions: no training; each new class's
+prototype is the mean feature of its shots, calibrated towards a similarity-weighted mix of
+the base prototypes with `calibrate` (Sec. 4.2, Eq. 6-7). Prediction: argmax of T * cos over
+the classes seen so far. Exemplar-free.
 
-Defaults (paper / code): tau (`softmax_t`) 16 everywhere; alpha (`shift_weight`) 0.1 on
-CIFAR-100, 0.5 on CUB-200 and miniImageNet; T 16 on CIFAR-100, 32 on CUB-200 and
-miniImageNet. Our choices: on clbench's digit streams we use the CIFAR-100 values (alpha 0.1,
-tau 16, T 16); base training follows `train.*` (SGD; the paper's Nesterov momentum, weight
-decay 5e-4, cosine schedule and augmentation are not reproduced) and keeps the last epoch, not
-the code's best-on-test epoch. `train.epochs=0` with `backbone.checkpoint` starts from a
-base-trained backbone and only computes the prototypes.
+Our choices: the paper's CIFAR-100 values (alpha 0.1, tau 16, T 16) on clbench's digit
+streams; base training follows `train.*` and keeps the last epoch (not the code's
+best-on-test one). Notes: docs/strategies/teen.md.
 """
 
 from __future__ import annotations

@@ -6,14 +6,11 @@ statistics of the current test batch (Sec. 3.2 "modulation": no running statisti
 or updated), and only the BN affine parameters (scale gamma, shift beta) are trained, by one
 Adam step per test batch on the mean prediction entropy `softmax_entropy` (Sec. 3.1, Eq. 1).
 The adapted parameters carry over from domain to domain (continual Tent: never reset).
+Prediction also normalises with the statistics of the batch being predicted (as Tent does).
 
-Prediction also normalises with the statistics of the batch being predicted (as Tent does):
-the runner evaluates in batches of `train.eval_batch_size` images of one domain. The source
-BN running statistics stay in the state_dict, unused after the source phase.
-
-Defaults: Adam, lr 1e-3, betas (0.9, 0.999), one step per batch (Tent's / CoTTA's CIFAR-10-C
-settings); batch size = `train.batch_size` (the CTTA scenarios set 200 for CIFAR-C, 64 for
-mnist-5k-c). Needs a backbone with BatchNorm: the default is `backbone.name=convnet`.
+Defaults: Tent's / CoTTA's CIFAR-10-C settings (Adam, lr 1e-3); one Adam over the whole
+stream (the reference code). Needs a backbone with BatchNorm (default `convnet`).
+Notes: docs/strategies/tent.md.
 """
 
 from __future__ import annotations

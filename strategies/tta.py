@@ -4,29 +4,14 @@ A CTTA strategy has two phases in one run:
 1. the **source phase**: the runner fits the model on the scenario's labelled clean data
    (`info["source_train"]()`) with the ordinary supervised step and `train.*` settings;
 2. the **adaptation phase**, from the first `before_experience` on: per corruption domain,
-   one unsupervised pass (`train_epochs` = 1) over the domain's unlabelled images (batches
-   `[x]`) in `train.batch_size` batches, with the strategy's own optimizer
-   (`strategy.lr`, Adam as in Tent and CoTTA) and `adapt_step`.
+   one unsupervised pass over the domain's unlabelled images with the strategy's own
+   optimizer (`strategy.lr`, Adam as in Tent and CoTTA) and `adapt_step`.
 
-Scoring: the CTTA papers' metric is the online error (CoTTA's code predicts each batch, then
-adapts on it, in the stored order of the images). `train_dataset` hands the runner each
-domain's images with their positions (`[x, index]`, never labels; the scenario keeps the
-stream order, `info["keep_order"]`); `training_step` predicts each batch with `predict`, in
-eval mode and without gradients, before `adapt_step` updates on it, and remembers the class
-per position; the runner scores those (`online_predictions`) against the labels: the
-record's `online_domain_error`. Predicting draws no random numbers and changes no state, so
-the adaptation is the same with or without it. The offline `domain_error[i]` is 1 - A[i][i]:
-the model after the pass over domain i, scored on domain i's images.
-
-DDP: refused with a one-line error. Tent normalises with the statistics of each process's
-batch, and VDP's augmentations and pseudo-label decisions are per batch, so N processes
-would not reproduce the single-process run.
-
-Adaptation state that must survive a resume lives in the state_dict (parameters and
-buffers, incl. the `adapting` flag). The adaptation optimizer is one Adam over the whole
-stream of domains, as in CoTTA's code (cifar/cifar10c.py builds it once in setup_tent /
-setup_cotta and never resets it between corruptions): tent and vdp default to
-`train.optimizer_state=keep`, and the kept moments are saved with the checkpoint.
+Scoring: the online error of the CTTA papers (CoTTA's code): each batch is predicted, in eval
+mode and without gradients, before `adapt_step` updates on it; the runner scores those
+predictions (`online_predictions`). DDP is refused (per-process test batches). Adaptation
+state lives in the state_dict; one Adam over the whole stream, as CoTTA's code.
+Notes: docs/strategies/tta.md.
 """
 
 from __future__ import annotations

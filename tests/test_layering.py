@@ -90,14 +90,21 @@ def violations(sources: dict[str, str]) -> list[str]:
 
 def cycles(sources: dict[str, str]) -> list[list[str]]:
     """The import cycles between the modules: the strongly connected components of the import
-    graph (importing a.b.c also runs the packages a and a.b), each as its sorted modules."""
+    graph (importing a.b.c also runs the packages a and a.b), each as its sorted modules.
+
+    The packages that hold the importer itself are already initialised (or initialising) when
+    it runs, so importing a sibling runs nothing more: a package whose `__init__` re-exports
+    its submodules (strategies/onpro/) is no cycle; importing a name from the package itself
+    (`from a.b import name` inside a.b.c) still counts."""
     modules = set(sources)
     graph: dict[str, list[str]] = {}
     for m, s in sources.items():
         targets = set()
+        holders = {".".join(m.split(".")[:k]) for k in range(1, len(m.split(".")))}
         for t, _ in imports(m, s, modules):
             parts = t.split(".")
-            targets |= {".".join(parts[:k]) for k in range(1, len(parts) + 1)}
+            targets |= {".".join(parts[:k]) for k in range(1, len(parts))} - holders
+            targets.add(t)
         graph[m] = sorted(targets & modules - {m})
     # Tarjan's strongly connected components
     index: dict[str, int] = {}
@@ -220,3 +227,13 @@ def test_a_cycle_is_caught_lazy_imports_too():
     bad = dict(BASE)
     bad["strategies.replay"] = "import strategies.base\n"
     assert cycles(bad) == [["strategies.base", "strategies.replay"]]
+
+
+def test_a_package_re_exporting_its_submodules_is_no_cycle():
+    tree = dict(BASE)
+    tree["strategies.pkg"] = "from strategies.pkg.impl import Thing\n"
+    tree["strategies.pkg.impl"] = "from strategies.pkg.helpers import f\n"
+    tree["strategies.pkg.helpers"] = ""
+    assert cycles(tree) == [] and violations(tree) == []
+    tree["strategies.pkg.impl"] += "from strategies.pkg import Thing\n"  # from the package
+    assert cycles(tree) == [["strategies.pkg", "strategies.pkg.impl"]]

@@ -30,7 +30,7 @@ def test_tent_lowers_the_error_of_the_source_model(results_dir):
 def test_vdp_lowers_the_error_of_the_source_model(results_dir):
     """Default settings (fewer augmentations, for time). The gain comes from normalising with
     test-batch statistics (bn_stats=batch, CoTTA's scaffold): with strategy.lr=0 (prompts never
-    move) the errors are the same to within a few images; see strategies/vdp.py."""
+    move) the errors are the same to within a few images; see docs/strategies/vdp.md."""
     source = _errors("source", results_dir)
     vdp = _errors("vdp", results_dir, "strategy.n_augmentations=4")
     # measured (seed 0, online): source [0.70, 0.90], vdp [0.16, 0.39]; lr=0: the same
