@@ -61,6 +61,7 @@ def test_unknown_command_one_line_exit_2(capsys):
     assert err.count("\n") == 1 and "invalid choice" in err
 
 
+@pytest.mark.slow  # a clbench subprocess
 def test_console_script_errors_without_traceback(tmp_path, run_cli):
     proc = run_cli("run", "--strategy", "replay", "strategy.buffer_size=oops", timeout=120)
     assert proc.returncode == 2
@@ -70,6 +71,7 @@ def test_console_script_errors_without_traceback(tmp_path, run_cli):
     )
 
 
+@pytest.mark.slow  # a clbench subprocess
 def test_help_and_list_start_fast(run_cli):
     t = time.perf_counter()
     run_cli("list", timeout=60).check_returncode()

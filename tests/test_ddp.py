@@ -23,6 +23,7 @@ def _run(run_cli, tmp_path, *extra):
     return sorted((tmp_path / "runs").rglob("*.json"))
 
 
+@pytest.mark.slow  # DDP: 2 gloo processes, then a third clbench run
 def test_two_process_ddp_writes_one_record_matching_one_process(tmp_path, run_cli):
     ddp = _run(run_cli, tmp_path / "ddp", "trainer.devices=2", "trainer.strategy=ddp")
     assert len(ddp) == 1, ddp
@@ -73,6 +74,7 @@ def _tiny_strategy():
     return Finetune(cfg, scenario)
 
 
+@pytest.mark.slow  # DDP: 2 spawned gloo processes
 @pytest.mark.parametrize("perturb", [False, True])
 def test_state_check_catches_processes_that_disagree(perturb):
     import socket

@@ -33,6 +33,7 @@ def _check(run_cli, tmp_path, strategy, tol, *extra):
     return ddp, one
 
 
+@pytest.mark.slow  # DDP: 2 gloo processes, then a third clbench run
 def test_nmc_two_processes_match_one(tmp_path, run_cli):
     # Same backbone (seeded init) and the same class means: identical decisions.
     _check(run_cli, tmp_path, "nmc", 1e-9)

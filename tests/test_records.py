@@ -63,6 +63,7 @@ def test_unwritable_results_folder(tmp_path):
         records.check_writable(blocker / "results")
 
 
+@pytest.mark.slow  # two clbench subprocesses
 def test_two_runs_writing_to_one_folder_at_once_both_land(tmp_path, run_cli):
     import subprocess
 

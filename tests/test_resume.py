@@ -52,6 +52,7 @@ def _records(results):
     return sorted((results / "runs").rglob("*.json")) if (results / "runs").exists() else []
 
 
+@pytest.mark.slow  # clbench subprocesses
 def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, run_cli):
     killed = tmp_path / "killed"
     code, _ = _stop_in_experience_3(_start(run_cli, killed), signal.SIGKILL)
@@ -77,6 +78,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, run_cli):
     print(f"resume of 3 remaining experiences took {resume_s:.1f} s in-process")
 
 
+@pytest.mark.slow  # a clbench subprocess
 def test_ctrl_c_exits_130_and_leaves_a_resumable_run(tmp_path, run_cli):
     code, out = _stop_in_experience_3(_start(run_cli, tmp_path), signal.SIGINT)
     assert code == 130, out[-2000:]
