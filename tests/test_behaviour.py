@@ -1,8 +1,11 @@
 """What the baselines are for, shown on the 5,000 real MNIST digits."""
 
+import pytest
 from conftest import quick_cfg
 
 from clbench.runner import run
+
+pytestmark = pytest.mark.slow  # behaviour: trains to compare accuracies
 
 
 def test_replay_beats_finetune_and_joint_bounds_both(results_dir):

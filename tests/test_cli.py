@@ -1,7 +1,5 @@
 """The command line: list, print-config, one-line errors with exit code 2."""
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -63,21 +61,9 @@ def test_unknown_command_one_line_exit_2(capsys):
     assert err.count("\n") == 1 and "invalid choice" in err
 
 
-def test_console_script_errors_without_traceback(tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "clbench",
-            "run",
-            "--strategy",
-            "replay",
-            "strategy.buffer_size=oops",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+@pytest.mark.slow  # a clbench subprocess
+def test_console_script_errors_without_traceback(tmp_path, run_cli):
+    proc = run_cli("run", "--strategy", "replay", "strategy.buffer_size=oops", timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "clbench: error: bad value for 'strategy.buffer_size': "
@@ -85,9 +71,8 @@ def test_console_script_errors_without_traceback(tmp_path):
     )
 
 
-def test_help_and_list_start_fast():
+@pytest.mark.slow  # a clbench subprocess
+def test_help_and_list_start_fast(run_cli):
     t = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "clbench", "list"], check=True, capture_output=True, timeout=60
-    )
+    run_cli("list", timeout=60).check_returncode()
     assert time.perf_counter() - t < 5.0  # no torch/Lightning/Avalanche import (about 10 s)

@@ -102,6 +102,7 @@ def test_source_online_error_equals_offline_error(results_dir):
     assert m["online_mean_error"] == pytest.approx(m["mean_error"], abs=1e-12)
 
 
+@pytest.mark.slow  # trains two VDP runs (each with a convnet source phase) to compare
 def test_online_scoring_does_not_change_the_adaptation(results_dir, monkeypatch):
     """VDP with augmentations on every batch (random draws): the same run with and without the
     online predictions gives the same adapted model and accuracy matrix."""

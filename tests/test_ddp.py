@@ -1,9 +1,6 @@
 """A real 2-process DDP run on CPU (gloo): one record, the same numbers as one process."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -20,25 +17,15 @@ ARGS = [
 ]
 
 
-def _run(tmp_path, *extra):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("LOCAL_RANK", "WORLD_SIZE", "CLBENCH_RUN_ID")
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "clbench", "run", *ARGS, f"results.dir={tmp_path}", *extra],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+def _run(run_cli, tmp_path, *extra):
+    proc = run_cli("run", *ARGS, f"results.dir={tmp_path}", *extra, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return sorted((tmp_path / "runs").rglob("*.json"))
 
 
-def test_two_process_ddp_writes_one_record_matching_one_process(tmp_path):
-    ddp = _run(tmp_path / "ddp", "trainer.devices=2", "trainer.strategy=ddp")
+@pytest.mark.slow  # DDP: 2 gloo processes, then a third clbench run
+def test_two_process_ddp_writes_one_record_matching_one_process(tmp_path, run_cli):
+    ddp = _run(run_cli, tmp_path / "ddp", "trainer.devices=2", "trainer.strategy=ddp")
     assert len(ddp) == 1, ddp
     rec = json.loads(ddp[0].read_text())
     assert rec["world_size"] == 2
@@ -46,7 +33,7 @@ def test_two_process_ddp_writes_one_record_matching_one_process(tmp_path):
     assert rec["ddp_state_checked"] is True
     assert sum(rec["test_sizes"]) == 360  # every test sample scored exactly once
 
-    single = _run(tmp_path / "one")
+    single = _run(run_cli, tmp_path / "one")
     ref = json.loads(single[0].read_text())
     # Same global batches and replay draws: only float summation order differs.
     for a, b in zip(rec["accuracy_matrix"], ref["accuracy_matrix"], strict=True):
@@ -87,6 +74,7 @@ def _tiny_strategy():
     return Finetune(cfg, scenario)
 
 
+@pytest.mark.slow  # DDP: 2 spawned gloo processes
 @pytest.mark.parametrize("perturb", [False, True])
 def test_state_check_catches_processes_that_disagree(perturb):
     import socket

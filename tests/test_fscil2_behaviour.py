@@ -1,9 +1,12 @@
 """fscil-tricks and fast-slow on real digits (fscil-mnist-5k: 6 base classes, 4 sessions of
 1-way 5-shot), one base epoch each to stay fast."""
 
+import pytest
 from conftest import quick_cfg
 
 from clbench.runner import run
+
+pytestmark = pytest.mark.slow  # behaviour: trains to compare accuracies
 
 CHANCE = 1 / 10  # ten classes seen after the last session
 

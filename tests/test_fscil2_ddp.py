@@ -7,15 +7,17 @@ from test_fscil_ddp import _check
 
 
 @pytest.mark.slow
-def test_fscil_tricks_all_on_two_processes(tmp_path):
+def test_fscil_tricks_all_on_two_processes(tmp_path, run_cli):
     on = [f"strategy.{t}=true" for t in ("supcon", "etf", "pseudo_classes", "subnet", "rotation")]
-    ddp, one = _check(tmp_path, "fscil-tricks", 0.1, "train.epochs=1", *on)
+    ddp, one = _check(run_cli, tmp_path, "fscil-tricks", 0.1, "train.epochs=1", *on)
     assert ddp["ddp_state_checked"] and ddp["fidelity"] == one["fidelity"]
 
 
 @pytest.mark.slow
-def test_fast_slow_two_processes(tmp_path):
-    ddp, one = _check(tmp_path, "fast-slow", 0.05, "train.epochs=1", "strategy.inc_epochs=2")
+def test_fast_slow_two_processes(tmp_path, run_cli):
+    ddp, one = _check(
+        run_cli, tmp_path, "fast-slow", 0.05, "train.epochs=1", "strategy.inc_epochs=2"
+    )
     assert ddp["ddp_state_checked"]
 
 

@@ -10,6 +10,8 @@ from clbench.runner import run
 from scenarios import SCENARIOS
 from strategies.teen import TEEN
 
+pytestmark = pytest.mark.slow  # behaviour: trains to compare accuracies
+
 CHANCE = 1 / 10  # ten classes seen after the last session
 
 

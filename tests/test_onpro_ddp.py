@@ -17,7 +17,7 @@ ONPRO = [
 
 
 @pytest.mark.slow
-def test_onpro_two_processes_match_one(tmp_path, monkeypatch):
+def test_onpro_two_processes_match_one(tmp_path, monkeypatch, run_cli):
     import test_ddp
 
     # options first: argparse takes the key=value overrides as one positional run
@@ -25,9 +25,9 @@ def test_onpro_two_processes_match_one(tmp_path, monkeypatch):
     base += ["trainer.accelerator=cpu"]
     base += ["trainer.progress_bar=false", *ONPRO]
     monkeypatch.setattr(test_ddp, "ARGS", base)
-    ddp = _run(tmp_path / "ddp", "trainer.devices=2", "trainer.strategy=ddp")
+    ddp = _run(run_cli, tmp_path / "ddp", "trainer.devices=2", "trainer.strategy=ddp")
     rec = json.loads(ddp[0].read_text())
     assert rec["world_size"] == 2 and rec["ddp_state_checked"] is True
-    ref = json.loads(_run(tmp_path / "one")[0].read_text())
+    ref = json.loads(_run(run_cli, tmp_path / "one")[0].read_text())
     for a, b in zip(rec["accuracy_matrix"], ref["accuracy_matrix"], strict=True):
         assert a == pytest.approx(b, abs=0.02)

@@ -160,6 +160,7 @@ def test_bad_params(tmp_path):
             _model(tmp_path, bad)
 
 
+@pytest.mark.slow  # behaviour: trains to compare forgetting
 def test_powerlaw_replay_forgets_less_than_finetune_on_permuted_mnist(results_dir):
     from clbench.runner import run
 

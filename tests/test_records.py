@@ -63,20 +63,11 @@ def test_unwritable_results_folder(tmp_path):
         records.check_writable(blocker / "results")
 
 
-def test_two_runs_writing_to_one_folder_at_once_both_land(tmp_path):
-    import os
+@pytest.mark.slow  # two clbench subprocesses
+def test_two_runs_writing_to_one_folder_at_once_both_land(tmp_path, run_cli):
     import subprocess
-    import sys
 
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("LOCAL_RANK", "WORLD_SIZE", "CLBENCH_RUN_ID")
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "clbench",
+    args = [
         "run",
         "--scenario",
         "split-digits",
@@ -87,8 +78,7 @@ def test_two_runs_writing_to_one_folder_at_once_both_land(tmp_path):
         f"results.dir={tmp_path}",
     ]
     procs = [
-        subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-        for _ in range(2)
+        run_cli.popen(*args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)
     ]
     for p in procs:
         assert p.wait(timeout=300) == 0, p.stderr.read()[-2000:]

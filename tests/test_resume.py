@@ -1,10 +1,8 @@
 """A run killed mid-stream resumes to the same record; Ctrl-C leaves a resumable run."""
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -22,23 +20,17 @@ ARGS = [
     "trainer.accelerator=cpu",
     "trainer.progress_bar=false",
 ]
-ENV = {
-    **{
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("LOCAL_RANK", "WORLD_SIZE", "CLBENCH_RUN_ID")
-    },
-    "PYTHONUNBUFFERED": "1",
-}
+ENV = {"PYTHONUNBUFFERED": "1"}
 
 
-def _start(results):
-    return subprocess.Popen(
-        [sys.executable, "-m", "clbench", "run", *ARGS, f"results.dir={results}"],
+def _start(run_cli, results):
+    return run_cli.popen(
+        "run",
+        *ARGS,
+        f"results.dir={results}",
+        env=ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
     )
 
 
@@ -60,9 +52,10 @@ def _records(results):
     return sorted((results / "runs").rglob("*.json")) if (results / "runs").exists() else []
 
 
-def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
+@pytest.mark.slow  # clbench subprocesses
+def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, run_cli):
     killed = tmp_path / "killed"
-    code, _ = _stop_in_experience_3(_start(killed), signal.SIGKILL)
+    code, _ = _stop_in_experience_3(_start(run_cli, killed), signal.SIGKILL)
     assert code == -signal.SIGKILL
     assert _records(killed) == []  # no partial record
     run_dir = _run_dir(killed)
@@ -76,13 +69,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     assert resumed["run_id"] == run_dir.name and resumed["resumes"] == 1
 
     whole = tmp_path / "whole"
-    proc = subprocess.run(
-        [sys.executable, "-m", "clbench", "run", *ARGS, f"results.dir={whole}"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=300,
-    )
+    proc = run_cli("run", *ARGS, f"results.dir={whole}", env=ENV, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (ref_path,) = _records(whole)
     ref = json.loads(ref_path.read_text())
@@ -91,8 +78,9 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     print(f"resume of 3 remaining experiences took {resume_s:.1f} s in-process")
 
 
-def test_ctrl_c_exits_130_and_leaves_a_resumable_run(tmp_path):
-    code, out = _stop_in_experience_3(_start(tmp_path), signal.SIGINT)
+@pytest.mark.slow  # a clbench subprocess
+def test_ctrl_c_exits_130_and_leaves_a_resumable_run(tmp_path, run_cli):
+    code, out = _stop_in_experience_3(_start(run_cli, tmp_path), signal.SIGINT)
     assert code == 130, out[-2000:]
     assert "clbench: interrupted; resume with: clbench run --resume" in out
     assert _records(tmp_path) == []

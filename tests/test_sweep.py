@@ -68,6 +68,7 @@ def test_sweep_runs_once_then_skips(tmp_path, capsys):
     assert "2 runs, 2 already in the results folder, 0 to run" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # submitit starts python subprocesses
 def test_submitit_local_executor_runs_the_array(tmp_path, capsys):
     pytest.importorskip("submitit")
     res = tmp_path / "res"

@@ -8,6 +8,8 @@ from conftest import quick_cfg
 
 from clbench.runner import run
 
+pytestmark = pytest.mark.slow  # behaviour: trains to compare errors
+
 # small: 1 source epoch, two domains where the shift is in the statistics of the input
 SMALL = ["train.epochs=1", "backbone.name=convnet", "scenario.corruptions=[brightness,contrast]"]
 
@@ -26,7 +28,6 @@ def test_tent_lowers_the_error_of_the_source_model(results_dir):
     assert all(t < s for t, s in zip(tent, source, strict=True)), (source, tent)
 
 
-@pytest.mark.slow
 def test_vdp_lowers_the_error_of_the_source_model(results_dir):
     """Default settings (fewer augmentations, for time). The gain comes from normalising with
     test-batch statistics (bn_stats=batch, CoTTA's scaffold): with strategy.lr=0 (prompts never
