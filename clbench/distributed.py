@@ -90,3 +90,17 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     out = t.to(on)
     dist.all_reduce(out)
     return out.to(t.device)
+
+
+def gather_interleaved(t: torch.Tensor) -> torch.Tensor:
+    """The global batch of a step on every process, in the single-process order (itself
+    outside DDP). The runner's loader gives process r positions r, r+W, ... of each global
+    batch, the local batches of a step all of one size; stacking the gathered shards on dim 1
+    and flattening restores positions 0, 1, 2, ... The same holds for a local batch that
+    concatenates such shards (a stream batch and a replayed one, each split alike)."""
+    world, _ = world_rank()
+    if world == 1:
+        return t
+    parts = [torch.empty_like(t) for _ in range(world)]
+    dist.all_gather(parts, t.contiguous())
+    return torch.stack(parts, 1).flatten(0, 1)

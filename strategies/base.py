@@ -29,6 +29,7 @@ from clbench import optim
 from clbench.augment import batch_transform
 from clbench.backbones import build_backbone
 from clbench.config import StrategyParams
+from clbench.distributed import gather_interleaved, world_rank
 from clbench.errors import ClbenchError
 from clbench.protocol import Protocol
 from clbench.schedules import AnnealForEvaluation, LRSchedule, is_trivial
@@ -69,7 +70,8 @@ class Strategy(L.LightningModule):
         self._optimizers = optim.OptimizerKeeper(cfg.train.optimizer_state)
         self._last_loss: torch.Tensor | None = None
         # The scenario's training augmentation, applied to whole batches on the device.
-        self._augment = batch_transform(scenario.info.get("train_transform", "none"))
+        self._augment_name = scenario.info.get("train_transform", "none")
+        self._augment = batch_transform(self._augment_name)
         # train.schedule: the LR over the stream, and the infinite schedule's T_ann weights
         self.lr_schedule = LRSchedule(cfg.train)
         self.stream: list[Experience] = []  # the whole stream, set before it starts
@@ -191,9 +193,14 @@ class Strategy(L.LightningModule):
         return self.head(self.backbone(x))
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
-        """The training view of a raw batch: the scenario's augmentation, on the device. Apply
-        it to every sample that is trained on, replayed ones included."""
-        return self._augment(x, None)
+        """The training view of a raw batch: the scenario's augmentation, on the device, drawn
+        from the stream `rng("augment")`. Apply it to every sample trained on, replayed ones
+        included. Under DDP the global batch is augmented on every process and each keeps its
+        rows, so N processes draw exactly what one does."""
+        if self._augment_name == "none":
+            return x
+        world, rank = world_rank()
+        return self._augment(gather_interleaved(x), self.rng("augment"))[rank::world]
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The training loss of a raw batch."""

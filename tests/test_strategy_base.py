@@ -87,3 +87,19 @@ def test_gpu_speed_options_channels_last_and_compile(tmp_path):
     x = torch.randn(3, 8, 8, 8)
     model.training_step([x, torch.zeros(3)], 0)
     assert seen[0].is_contiguous(memory_format=torch.channels_last) and torch.equal(seen[0], x)
+
+
+def test_augment_under_ddp_draws_what_one_process_draws(tmp_path, monkeypatch):
+    """Each of W processes augments the gathered global batch with the shared stream and keeps
+    its rows r, r+W, ...: together exactly the single-process views (simulated, W = 2)."""
+    import strategies.base as base
+
+    model = _model(tmp_path, "flip")
+    x = torch.randn(8, 1, 4, 4)
+    model.start_experience(0)
+    single = model.augment(x)
+    monkeypatch.setattr(base, "gather_interleaved", lambda t: x)  # what all_gather would give
+    for rank in (0, 1):
+        monkeypatch.setattr(base, "world_rank", lambda r=rank: (2, r))
+        model.start_experience(0)  # the stream restarts, as it does on every process
+        assert torch.equal(model.augment(x[rank::2]), single[rank::2])
