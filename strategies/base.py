@@ -108,9 +108,8 @@ class Strategy(L.LightningModule):
             g.manual_seed(stream_seed(int(self.cfg.seed), index, name))
 
     def rng(self, name: str) -> torch.Generator:
-        """The random stream `name` of the current experience: a CPU generator seeded from
-        (run seed, experience, name), reseeded at every experience; the same on every DDP
-        process and after a resume (clbench/seeding.py)."""
+        """Named random stream of the current experience, the same on every DDP process and
+        after a resume (clbench/seeding.py)."""
         g = self._rngs.get(name)
         if g is None:
             k = -1 if self.experience_index is None else self.experience_index
@@ -123,8 +122,7 @@ class Strategy(L.LightningModule):
         """Called before training on `exp`."""
 
     def source_epochs(self) -> int:
-        """Epochs on the scenario's labelled source data before the stream, for scenarios that
-        have one (CTTA: the source model); 0 skips it (e.g. a source model from a checkpoint)."""
+        """Epochs on the labelled source data before the stream (CTTA); 0 skips it."""
         return int(self.cfg.train.epochs)
 
     def train_epochs(self, exp: Experience) -> int:
@@ -154,8 +152,7 @@ class Strategy(L.LightningModule):
         """
 
     def frozen_copy(self) -> FrozenCopy:
-        """A frozen copy of backbone + head (teacher or snapshot): assign it to an attribute
-        in `__init__`, so that it is in the state_dict; fill it with `refresh` or `ema`."""
+        """A frozen copy of backbone + head; assign it in `__init__` (strategies/frozen.py)."""
         return FrozenCopy(self.backbone, self.head)
 
     @torch.no_grad()
@@ -174,12 +171,10 @@ class Strategy(L.LightningModule):
         default. A change of settings or parameters rebuilds the optimizer."""
         return optim.settings_from_train(self.cfg.train)
 
-    def optimizer_state(self) -> dict[str, Any]:
-        """Runner: the optimizer state a checkpoint keeps (empty under reset)."""
+    def optimizer_state(self) -> dict[str, Any]:  # runner: what a checkpoint keeps
         return self._optimizers.state()
 
-    def load_optimizer_state(self, state: dict[str, Any]) -> None:
-        """Runner: on resume, the checkpoint's optimizer state for the next fit."""
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:  # runner: on resume
         self._optimizers.load(state)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
