@@ -204,11 +204,18 @@ class _Run:
             raise ClbenchError(
                 f"checkpoint in {self.run_dir} belongs to run {saved['run_id']}, not {self.run_id}"
             )
-        self.model.load_state_dict(saved["model"])
-        self.model.load_optimizer_state(saved.get("optimizer", {}))
-        self.model.restore(self.s.experiences[: len(saved["rows"])])
-        checkpoint.set_rng_state(saved["rng"])
-        self.progress = Progress.from_saved(saved)
+        try:
+            self.model.load_state_dict(saved["model"])
+            self.model.load_optimizer_state(saved.get("optimizer", {}))
+            self.model.restore(self.s.experiences[: len(saved["rows"])])
+            checkpoint.set_rng_state(saved["rng"])
+            self.progress = Progress.from_saved(saved)
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ClbenchError(
+                f"checkpoint {self.run_dir / checkpoint.STATE_FILE} does not fit this run "
+                f"({type(e).__name__}: {first}); delete it to restart the run"
+            ) from None
         self.progress.resumes += 1
         n, total = len(self.progress.rows), len(self.s.experiences)
         self.say(f"resuming {self.run_id} after experience {n}/{total}")
