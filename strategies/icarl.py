@@ -7,11 +7,11 @@ experience's data together with the exemplars, with binary cross-entropy on sigm
 one-hot targets, except on the classes of earlier experiences, where the targets are the
 sigmoid outputs of the network before this experience (`frozen_copy`). Classification
 (Alg. 1): the nearest mean of exemplars, features and means L2-normalised (Sec. 2.1).
-Our choices: m = floor(K / classes seen), so the memory never exceeds K (the authors' code and
-Avalanche round up); herding picks each sample at most once; the BCE covers all outputs of the
-single head, mean over samples and outputs (the authors' code); no flipped exemplars in the
-means (the paper's flip is for natural images, not digits); under DDP every process encodes
-the whole experience, so herding and the means are the same everywhere.
+Our choices: m = floor(K / classes seen), so the memory never exceeds K (the authors' code
+and Avalanche round up); herding picks each sample at most once; the BCE covers all outputs
+of the single head (the authors' code), summed over them as in Alg. 3 (the code averages);
+no flipped exemplars in the means (the paper's flip suits natural images, not digits); under
+DDP every process encodes the whole experience, so herding and means agree everywhere.
 Notes: docs/strategies/icarl.md.
 """
 
@@ -62,8 +62,10 @@ def icarl_targets(
 
 
 def icarl_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of sigmoid(logits) against `targets`, mean over every entry."""
-    return F.binary_cross_entropy_with_logits(logits, targets)
+    """Binary cross-entropy of sigmoid(logits) against `targets`: summed over the outputs
+    (Alg. 3's sum over classes), mean over the samples."""
+    bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    return bce.sum(dim=1).mean()
 
 
 class ExemplarMemory:
@@ -122,7 +124,7 @@ class ICaRL(Strategy):
     fidelity: ClassVar[dict[str, str]] = {
         "exemplars": "paper Alg. 2, 4, 5: herding on normalised features; m = floor(K/t) ours",
         "training": "paper Alg. 3: BCE, old-class targets from the previous network",
-        "bce_scope": "authors' code: all outputs of one head, mean over samples and outputs",
+        "bce_scope": "all outputs of one head (authors' code), summed (Alg. 3), batch mean",
         "classifier": "paper Alg. 1: nearest mean of exemplars; no flipped copies (ours)",
     }
 
