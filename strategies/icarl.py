@@ -115,7 +115,7 @@ class _Planned(Dataset):
 
 @dataclass
 class ICaRLParams(StrategyParams):
-    memory_size: int = 200  # K, the exemplars in all (replay's default buffer_size)
+    buffer_size: int = 200  # K, the exemplars in all (the name and default of replay's buffer)
     encode_batch_size: int = 256
 
 
@@ -130,8 +130,8 @@ class ICaRL(Strategy):
 
     def __init__(self, cfg: Any, scenario: Scenario) -> None:
         super().__init__(cfg, scenario)
-        if self.params.memory_size < 1 or self.params.encode_batch_size < 1:
-            raise ClbenchError("strategy.memory_size and strategy.encode_batch_size must be >= 1")
+        if self.params.buffer_size < 1 or self.params.encode_batch_size < 1:
+            raise ClbenchError("strategy.buffer_size and strategy.encode_batch_size must be >= 1")
         self.old = self.frozen_copy()  # the network at the end of the previous experience
         self.memory = ExemplarMemory()
         self.memory_experiences = 0  # the memory holds the classes of this many experiences
@@ -153,7 +153,7 @@ class ICaRL(Strategy):
         old = self.classes_before(index)
         if not old:
             return 0
-        m = self.params.memory_size // len(old)
+        m = self.params.buffer_size // len(old)
         labels = torch.cat([e.train.tensors[1] for e in self.stream[:index]])
         counts = torch.bincount(labels.long(), minlength=self.num_classes)
         return sum(min(m, int(counts[c])) for c in old)
@@ -188,7 +188,7 @@ class ICaRL(Strategy):
         old = self.classes_before(exp.index)
         if set(old) & set(exp.classes):
             raise ClbenchError("icarl needs every class in one experience only (class-il)")
-        m = self.params.memory_size // (len(old) + len(exp.classes))
+        m = self.params.buffer_size // (len(old) + len(exp.classes))
         was_training = self.training
         self.eval()
         self.memory.reduce(m)

@@ -54,7 +54,7 @@ def test_targets_distil_old_classes_and_are_one_hot_on_new_ones():
     assert icarl_loss(logits, t).item() == pytest.approx(want, rel=1e-6)
 
 
-def _model(tmp_path, memory_size=6):
+def _model(tmp_path, buffer_size=6):
     from clbench.stream import Experience, Scenario
 
     torch.manual_seed(0)
@@ -62,7 +62,7 @@ def _model(tmp_path, memory_size=6):
         "icarl",
         "split-digits",
         tmp_path,
-        f"strategy.memory_size={memory_size}",
+        f"strategy.buffer_size={buffer_size}",
         "backbone.hidden_dim=8",
     )
     model = ICaRL(cfg, Scenario("toy", 4, (1, 2, 2), [0, 1, 2, 3], None))
@@ -96,7 +96,7 @@ def test_nearest_mean_of_exemplars_by_hand(tmp_path):
 def test_memory_budget_planned_data_loss_and_resume_state(tmp_path):
     from clbench.protocol import Protocol
 
-    model, exps = _model(tmp_path, memory_size=6)
+    model, exps = _model(tmp_path, buffer_size=6)
     model.plan_stream(exps, Protocol.of(model.cfg, {}))
     assert model.planned_memory(1) == 6  # m = 6 // 2 = 3 for classes 0 and 1
     assert len(model.train_dataset(exps[1])) == 8 + 6  # asked ahead: the length only
@@ -127,7 +127,7 @@ def test_memory_budget_planned_data_loss_and_resume_state(tmp_path):
 
 
 @pytest.mark.slow
-def test_icarl_forgets_far_less_than_finetune_on_split_digits(tmp_path):
+def test_icarl_forgets_far_less_than_finetune_on_split_mnist_5k(tmp_path):
     """The paper's claim in small (its Fig. 2 against finetuning): with 200 exemplars, the
     nearest mean of exemplars keeps the old classes that finetuning forgets (class-incremental
     split-mnist-5k, 2 epochs, seeds 0-1; finetune ends near 0.2, the last experience only)."""

@@ -14,7 +14,7 @@ def test_icarl_two_processes_match_one(tmp_path, monkeypatch, run_cli):
 
     # options first: argparse takes the key=value overrides as one positional run
     base = ["--strategy", "icarl", "--scenario", "split-digits", "seed=2", "train.epochs=2"]
-    base += ["trainer.accelerator=cpu", "trainer.progress_bar=false", "strategy.memory_size=100"]
+    base += ["trainer.accelerator=cpu", "trainer.progress_bar=false", "strategy.buffer_size=100"]
     monkeypatch.setattr(test_ddp, "ARGS", base)
     ddp = _run(run_cli, tmp_path / "ddp", "trainer.devices=2", "trainer.strategy=ddp")
     rec = json.loads(ddp[0].read_text())
