@@ -145,3 +145,31 @@ def test_icarl_forgets_far_less_than_finetune_on_split_mnist_5k(tmp_path):
 
     for seed in (0, 1):
         assert final("icarl", seed) > final("finetune", seed) + 0.3
+
+
+@pytest.mark.slow  # clbench subprocesses
+def test_killed_run_resumes_to_the_uninterrupted_record(tmp_path, run_cli):
+    """The memory (extra state), the means (buffers) and the previous network (frozen copy)
+    come back from the checkpoint: a run killed after experience 2 resumes to the same record."""
+    import json
+    import signal
+    import subprocess
+
+    from test_resume import _records, _stop_in_experience_3
+
+    from clbench.cli import main
+
+    args = ["--strategy", "icarl", "--scenario", "split-digits", "seed=4", "train.epochs=2"]
+    args += ["trainer.accelerator=cpu", "trainer.progress_bar=false", "strategy.buffer_size=60"]
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    proc = run_cli.popen(
+        "run", *args, f"results.dir={killed}", env={"PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    assert _stop_in_experience_3(proc, signal.SIGKILL)[0] == -signal.SIGKILL
+    (run_dir,) = (killed / "work" / "split-digits" / "icarl").iterdir()
+    assert main(["run", "--resume", str(run_dir)]) == 0
+    assert run_cli("run", *args, f"results.dir={whole}", timeout=300).returncode == 0
+    resumed, ref = (json.loads(_records(d)[0].read_text()) for d in (killed, whole))
+    assert resumed["resumes"] == 1
+    assert resumed["accuracy_matrix"] == ref["accuracy_matrix"]  # exactly, on CPU
