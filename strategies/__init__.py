@@ -83,3 +83,9 @@ STRATEGIES.add(
     "online CL: online prototype equilibrium + adaptive prototypical feedback (run online)",
     kinds=("class-il",),
 )
+STRATEGIES.add(
+    "icarl",
+    "strategies.icarl:ICaRL",
+    "iCaRL: herding exemplars, distillation with BCE, nearest-mean-of-exemplars classifier",
+    kinds=("class-il",),
+)
