@@ -83,3 +83,15 @@ STRATEGIES.add(
     "online CL: online prototype equilibrium + adaptive prototypical feedback (run online)",
     kinds=("class-il",),
 )
+STRATEGIES.add(
+    "derpp",
+    "strategies.derpp:DERpp",
+    "DER++: replay of stored logits (MSE) and labels (CE) from a reservoir filled per batch",
+    kinds=("class-il", "domain-il"),
+)
+STRATEGIES.add(
+    "gdumb",
+    "strategies.gdumb:GDumb",
+    "GDumb: greedy class-balanced memory; retrained from scratch on it before evaluation",
+    kinds=("class-il", "domain-il"),
+)
