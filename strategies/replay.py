@@ -68,12 +68,12 @@ class ReservoirBuffer:
         if self.capacity == 0:
             self.n_seen += len(x)
             return
-        if self.x is None:
-            self.x = torch.empty((self.capacity, *x.shape[1:]), dtype=x.dtype)
-            self.y = torch.empty((self.capacity,), dtype=y.dtype)
+        if self.x is None:  # zeros, not empty: unfilled slots hash alike on every DDP process
+            self.x = torch.zeros((self.capacity, *x.shape[1:]), dtype=x.dtype)
+            self.y = torch.zeros((self.capacity,), dtype=y.dtype)
         for name, t in extra.items():
             if name not in self.extra:
-                self.extra[name] = torch.empty((self.capacity, *t.shape[1:]), dtype=t.dtype)
+                self.extra[name] = torch.zeros((self.capacity, *t.shape[1:]), dtype=t.dtype)
         assert self.y is not None
         for slot, i in reservoir_slots(self.n_seen, len(x), self.capacity, generator):
             self.x[slot] = x[i]
