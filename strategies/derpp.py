@@ -71,7 +71,9 @@ class DERpp(Strategy):
         super().__init__(cfg, scenario)
         p = self.params
         if p.buffer_size < 0 or p.alpha < 0 or p.beta < 0:
-            raise ClbenchError("strategy.buffer_size, strategy.alpha and strategy.beta must be >= 0")
+            raise ClbenchError(
+                "strategy.buffer_size, strategy.alpha and strategy.beta must be >= 0"
+            )
         self.replay_batch_size = p.replay_batch_size or cfg.train.batch_size
         if self.replay_batch_size < 1:
             raise ClbenchError("strategy.replay_batch_size must be >= 1")
