@@ -10,7 +10,8 @@ blocks=("${@:-split fscil permuted ctta schedules online}")
 for block in ${blocks[@]}; do
   for seed in 0 1 2; do
     case "$block" in
-      split)    for s in finetune joint replay icarl; do run --strategy "$s" --scenario split-mnist-5k "seed=$seed"; done ;;
+      split)    for s in finetune joint replay icarl derpp gdumb; do
+                  run --strategy "$s" --scenario split-mnist-5k "seed=$seed"; done ;;
       fscil)    for s in nmc teen fscil-tricks fast-slow; do run --strategy "$s" --scenario fscil-mnist-5k "seed=$seed"; done ;;
       permuted) for s in finetune replay powerlaw-replay; do run --strategy "$s" --scenario permuted-mnist-5k "seed=$seed"; done ;;
       ctta)     for s in source tent vdp; do run --strategy "$s" --scenario mnist-5k-c "seed=$seed"; done ;;

@@ -89,3 +89,15 @@ STRATEGIES.add(
     "iCaRL: herding exemplars, distillation with BCE, nearest-mean-of-exemplars classifier",
     kinds=("class-il",),
 )
+STRATEGIES.add(
+    "derpp",
+    "strategies.derpp:DERpp",
+    "DER++: replay of stored logits (MSE) and labels (CE) from a reservoir filled per batch",
+    kinds=("class-il", "domain-il"),
+)
+STRATEGIES.add(
+    "gdumb",
+    "strategies.gdumb:GDumb",
+    "GDumb: greedy class-balanced memory; retrained from scratch on it before evaluation",
+    kinds=("class-il", "domain-il"),
+)

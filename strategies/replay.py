@@ -48,29 +48,38 @@ def reservoir_slots(
 
 
 class ReservoirBuffer:
-    """A fixed-capacity buffer of (x, y) samples filled by reservoir sampling."""
+    """A fixed-capacity buffer of (x, y) samples filled by reservoir sampling, with optional
+    extra per-sample tensors (e.g. DER++'s logits) passed to `add` by name."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.n_seen = 0
         self.x: torch.Tensor | None = None
         self.y: torch.Tensor | None = None
+        self.extra: dict[str, torch.Tensor] = {}
         self.size = 0
 
     def __len__(self) -> int:
         return self.size
 
-    def add(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> None:
+    def add(
+        self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, **extra: torch.Tensor
+    ) -> None:
         if self.capacity == 0:
             self.n_seen += len(x)
             return
-        if self.x is None:
-            self.x = torch.empty((self.capacity, *x.shape[1:]), dtype=x.dtype)
-            self.y = torch.empty((self.capacity,), dtype=y.dtype)
+        if self.x is None:  # zeros, not empty: unfilled slots hash alike on every DDP process
+            self.x = torch.zeros((self.capacity, *x.shape[1:]), dtype=x.dtype)
+            self.y = torch.zeros((self.capacity,), dtype=y.dtype)
+        for name, t in extra.items():
+            if name not in self.extra:
+                self.extra[name] = torch.zeros((self.capacity, *t.shape[1:]), dtype=t.dtype)
         assert self.y is not None
         for slot, i in reservoir_slots(self.n_seen, len(x), self.capacity, generator):
             self.x[slot] = x[i]
             self.y[slot] = y[i]
+            for name, t in extra.items():
+                self.extra[name][slot] = t[i]
             self.size = max(self.size, slot + 1)
         self.n_seen += len(x)
 
@@ -81,16 +90,22 @@ class ReservoirBuffer:
             "size": self.size,
             "x": empty if self.x is None else self.x,
             "y": empty if self.y is None else self.y,
+            **{f"extra.{name}": t for name, t in self.extra.items()},
         }
 
     def load(self, state: dict[str, Any]) -> None:
         self.n_seen, self.size = int(state["n_seen"]), int(state["size"])
         self.x = None if state["x"].numel() == 0 else state["x"]
         self.y = None if state["y"].numel() == 0 else state["y"]
+        self.extra = {k[len("extra.") :]: v for k, v in state.items() if k.startswith("extra.")}
+
+    def indices(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """`n` slots drawn uniformly with replacement."""
+        return torch.randint(self.size, (n,), generator=generator)
 
     def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.x is not None and self.y is not None
-        idx = torch.randint(self.size, (n,), generator=generator)
+        idx = self.indices(n, generator)
         return self.x[idx], self.y[idx]
 
 
