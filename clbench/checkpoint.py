@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from clbench.errors import ClbenchError
+from clbench.records import umask_mode
 
 STATE_FILE = "state.pt"
 # What every saved state holds (runner.py writes them after each experience).
@@ -64,6 +65,7 @@ def save(run_dir: Path, state: dict[str, Any]) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".tmp-", suffix=".pt")
     os.close(fd)
+    os.chmod(tmp, umask_mode())
     try:
         torch.save({"format": FORMAT, **state}, tmp)
         os.replace(tmp, run_dir / STATE_FILE)
