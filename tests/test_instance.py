@@ -225,7 +225,7 @@ def _final(run_cli, tmp_path, strategy, seed, *extra):
     return json.loads(path.read_text())["metrics"]["final_accuracy"]
 
 
-@pytest.mark.slow  # 6 runs of about 12 s
+@pytest.mark.slow  # 6 short runs (about 15 s each on an idle CPU)
 def test_replay_helps_on_the_instance_test(run_cli, tmp_path):
     fifo = ["strategy.buffer_policy=fifo-sets", "strategy.fifo_sets=5"]
     fifo.append("strategy.replay_batch_size=8")
@@ -235,3 +235,33 @@ def test_replay_helps_on_the_instance_test(run_cli, tmp_path):
     assert max(fine) <= 0.1
     assert min(replay) >= 0.4
     assert sum(replay) / 3 - sum(fine) / 3 >= 0.3
+
+
+@pytest.mark.slow  # DDP: 2 gloo processes, then one process
+def test_fifo_replay_two_processes_match_one(run_cli, tmp_path):
+    args = ["strategy.buffer_policy=fifo-sets", "strategy.fifo_sets=2", "train.epochs=5"]
+    args += ["strategy.replay_batch_size=4", "scenario.n_support_sets=4"]
+    ddp = _record(run_cli, tmp_path / "ddp", *args, "trainer.devices=2", "trainer.strategy=ddp")
+    one = _record(run_cli, tmp_path / "one", *args)
+    assert ddp["world_size"] == 2 and ddp["ddp_state_checked"] is True
+    assert sum(ddp["test_sizes"]) == 8  # every exemplar scored once
+    for a, b in zip(ddp["accuracy_matrix"], one["accuracy_matrix"], strict=True):
+        assert a == pytest.approx(b, abs=1e-6)
+
+
+def _record(run_cli, out, *extra):
+    proc = run_cli(
+        "run",
+        "--strategy",
+        "replay",
+        "--scenario",
+        "instance-digits",
+        "seed=1",
+        f"results.dir={out}",
+        "trainer.accelerator=cpu",
+        "trainer.progress_bar=false",
+        *extra,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (path,) = (out / "runs").rglob("*.json")
+    return json.loads(path.read_text())
