@@ -192,7 +192,7 @@ def omniglot_pool(data: Any) -> Pool:
 
 def _spec(pool: Callable[[Any], Pool], defaults: dict[str, Any]) -> ScenarioSpec:
     # episode_seed defaults to the run's seed: each seed of a record is a new episode
-    scenario = {"episode_seed": "${seed}", "target_accuracy": None}
+    scenario = {"episode_seed": "${seed}"}
     return ScenarioSpec(
         InstanceParams,
         lambda params, data: build_instance(params, pool(data)),
