@@ -3,10 +3,10 @@
 # results/LEADERBOARD.md and its plots. Run from the repository root:
 #   bash benchmarks/make_results.sh            # every block
 #   bash benchmarks/make_results.sh fscil      # one block: split | fscil | permuted | ctta |
-#                                              #   schedules | online
+#                                              #   schedules | online | instance
 set -euo pipefail
 run() { clbench run "$@" trainer.accelerator=cpu trainer.progress_bar=false; }
-blocks=("${@:-split fscil permuted ctta schedules online}")
+blocks=("${@:-split fscil permuted ctta schedules online instance}")
 for block in ${blocks[@]}; do
   for seed in 0 1 2; do
     case "$block" in
@@ -22,6 +22,11 @@ for block in ${blocks[@]}; do
       online)   for s in onpro replay; do
                   run --strategy "$s" --scenario split-mnist-5k scenario.online=true scenario.batch_size=10 \
                     strategy.buffer_size=200 "seed=$seed"; done ;;
+      # the continual few-shot instance test (one episode per seed); replay: the paper's FIFO of
+      # the last B=5 support sets, k=8 samples a step (docs/scenarios/instance.md)
+      instance) for s in nmc finetune; do run --strategy "$s" --scenario instance-digits "seed=$seed"; done
+                run --strategy replay --scenario instance-digits strategy.buffer_policy=fifo-sets \
+                  strategy.fifo_sets=5 strategy.replay_batch_size=8 "seed=$seed" ;;
     esac
   done
 done

@@ -8,7 +8,7 @@ STRATEGIES.add(
     "finetune",
     "strategies.finetune:Finetune",
     "plain SGD on each experience in turn (lower bound: forgets)",
-    kinds=("class-il", "domain-il"),
+    kinds=("class-il", "domain-il", "instance"),
 )
 STRATEGIES.add(
     "joint",
@@ -19,8 +19,9 @@ STRATEGIES.add(
 STRATEGIES.add(
     "replay",
     "strategies.replay:Replay",
-    "experience replay from a reservoir buffer of strategy.buffer_size samples",
-    kinds=("class-il", "domain-il"),
+    "experience replay from a reservoir buffer of strategy.buffer_size samples, or a FIFO of "
+    "the last strategy.fifo_sets experiences (strategy.buffer_policy=fifo-sets)",
+    kinds=("class-il", "domain-il", "instance"),
 )
 STRATEGIES.add(
     "lwf",
@@ -32,7 +33,7 @@ STRATEGIES.add(
     "nmc",
     "strategies.nmc:NMC",
     "nearest class mean on a frozen backbone (no training, no exemplars)",
-    kinds=("class-il", "fscil"),
+    kinds=("class-il", "fscil", "instance"),
 )
 STRATEGIES.add(
     "teen",

@@ -9,6 +9,9 @@ sample of everything seen. Replayed samples are augmented too.
 Our choices, for exactness under DDP: the buffer is updated once per experience (in a seeded
 order), not per batch, and the replay batch is drawn from a generator shared by all
 processes, each taking its slice: N processes train on the same global batches as one.
+`strategy.buffer_policy=fifo-sets`: the buffer is the last `fifo_sets` experiences, whole;
+each step mixes in replay_batch_size of them, distinct (the replay variant of Kowadlo et al.,
+arXiv 2209.07863: a FIFO of the last B support sets, k samples a step).
 Notes: docs/strategies/replay.md.
 """
 
@@ -109,10 +112,52 @@ class ReservoirBuffer:
         return self.x[idx], self.y[idx]
 
 
+class FifoSetBuffer:
+    """The samples of the last `n_sets` experiences, whole: adding one drops the oldest."""
+
+    def __init__(self, n_sets: int) -> None:
+        self.n_sets = n_sets
+        self.sets: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def __len__(self) -> int:
+        return sum(len(y) for _, y in self.sets)
+
+    def add(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> None:
+        self.sets.append((x.clone(), y.clone()))
+        del self.sets[: max(len(self.sets) - self.n_sets, 0)]  # first in, first out
+
+    def _flat(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.cat([x for x, _ in self.sets]), torch.cat([y for _, y in self.sets])
+
+    def state(self) -> dict[str, Any]:
+        if not self.sets:
+            return {"x": torch.empty(0), "y": torch.empty(0), "sizes": torch.empty(0)}
+        x, y = self._flat()
+        return {"x": x, "y": y, "sizes": torch.tensor([len(s[1]) for s in self.sets])}
+
+    def load(self, state: dict[str, Any]) -> None:
+        sizes = [int(n) for n in state["sizes"].tolist()]
+        if not sizes:
+            self.sets = []
+            return
+        self.sets = list(zip(state["x"].split(sizes), state["y"].split(sizes), strict=True))
+
+    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """min(n, len) distinct samples, uniformly (the paper's random.sample)."""
+        x, y = self._flat()
+        idx = torch.randperm(len(y), generator=generator)[:n]
+        return x[idx], y[idx]
+
+
+BUFFER_POLICIES = ("reservoir", "fifo-sets")
+
+
 @dataclass
 class ReplayParams(StrategyParams):
-    buffer_size: int = 200
+    buffer_size: int = 200  # reservoir: capacity in samples
     replay_batch_size: int | None = None  # global; None: the same as train.batch_size
+    buffer_policy: str = "reservoir"  # reservoir | fifo-sets
+    fifo_sets: int = 1  # fifo-sets: experiences kept (the paper's B)
 
 
 class Replay(Strategy):
@@ -125,7 +170,18 @@ class Replay(Strategy):
         self.replay_batch_size = self.params.replay_batch_size or cfg.train.batch_size
         if self.replay_batch_size < 1:
             raise ClbenchError("strategy.replay_batch_size must be >= 1")
-        self.buffer = ReservoirBuffer(self.params.buffer_size)
+        policy = self.params.buffer_policy
+        if policy not in BUFFER_POLICIES:
+            raise ClbenchError(
+                f"unknown strategy.buffer_policy '{policy}'; valid: {', '.join(BUFFER_POLICIES)}"
+            )
+        if self.params.fifo_sets < 0:
+            raise ClbenchError(f"strategy.fifo_sets must be >= 0, got {self.params.fifo_sets}")
+        self.buffer: ReservoirBuffer | FifoSetBuffer = (
+            FifoSetBuffer(self.params.fifo_sets)
+            if policy == "fifo-sets"
+            else ReservoirBuffer(self.params.buffer_size)
+        )
 
     def get_extra_state(self) -> dict[str, Any]:
         return {"buffer": self.buffer.state()}
