@@ -4,8 +4,8 @@
 #   bash benchmarks/make_results.sh            # every block
 #   bash benchmarks/make_results.sh fscil      # one block: split | fscil | permuted | ctta |
 #                                              #   schedules | online | instance
-set -euo pipefail
 #   ONLY="lwf icarl" bash benchmarks/make_results.sh split   # only these strategies' runs
+set -euo pipefail
 run() {
   if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $2 "* ]]; then return 0; fi  # $2: the strategy
   clbench run "$@" trainer.accelerator=cpu trainer.progress_bar=false
