@@ -38,6 +38,7 @@ from clbench.distributed import (  # noqa: F401 (re-exported)
 )
 from clbench.errors import ClbenchError, RunInterrupted
 from clbench.evaluation import evaluate, online_accuracy
+from clbench.progress import progress_callbacks
 from clbench.protocol import Protocol
 from clbench.report import Progress
 from clbench.runlock import RunLock
@@ -81,6 +82,7 @@ def _make_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
             logger=TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""),
             enable_checkpointing=False,
             enable_progress_bar=t.progress_bar,
+            callbacks=progress_callbacks(t.progress_bar),  # plain lines when not a terminal
             enable_model_summary=False,
             use_distributed_sampler=False,  # train_loader shards the data itself
             num_sanity_val_steps=0,
@@ -113,6 +115,8 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
     warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+    # frozen copies (strategies/frozen.py) stay in eval mode on purpose
+    warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
 
 
 def run_dir_for(cfg: DictConfig, run_id: str) -> Path:
