@@ -6,6 +6,7 @@ the command's exit status.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -60,13 +61,23 @@ def run_one(
     return 0
 
 
+def is_worker_process() -> bool:
+    """A DDP process other than the global first (Lightning's launcher sets LOCAL_RANK and
+    NODE_RANK for the processes it starts; cluster launchers set RANK): its error is the
+    first process's too, which prints it, so the user reads it once."""
+    env = os.environ
+    ranks = [env.get(k, "0") for k in ("RANK", "LOCAL_RANK", "NODE_RANK")]
+    return any(r.strip() not in ("", "0") for r in ranks)
+
+
 def exit_code(command: Callable[..., int], *args: Any) -> int:
     """`command(*args)`'s status; a ClbenchError is one line on stderr and status 2, an
     interrupt status 130 (with the resume hint when the run saved a state)."""
     try:
         return int(command(*args))
     except ClbenchError as e:
-        print(f"clbench: error: {e}", file=sys.stderr)
+        if not is_worker_process():
+            print(f"clbench: error: {e}", file=sys.stderr)
         return 2
     except RunInterrupted as e:
         state = Path(str(e.run_dir)) / "state.pt"

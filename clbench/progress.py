@@ -64,8 +64,7 @@ class LineProgress(ProgressBar):
         rate = steps / max(now - self._epoch_start, 1e-9)
         epoch, epochs = trainer.current_epoch - self._first, (trainer.max_epochs or 0) - self._first
         print(
-            f"  epoch {epoch + 1}/{epochs}{what}: {steps} steps"
-            f"{loss_text}, {rate:.1f} steps/s",
+            f"  epoch {epoch + 1}/{epochs}{what}: {steps} steps{loss_text}, {rate:.1f} steps/s",
             flush=True,
         )
 

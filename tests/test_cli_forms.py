@@ -45,3 +45,15 @@ def test_class_order_seed_permutes_the_classes_as_numpy_legacy_seeding(scenario)
         assert [sorted(want[i : i + 2]) for i in range(0, 10, 2)] == [
             sorted(e.classes) for e in stream.experiences()
         ]
+
+
+@pytest.mark.parametrize("env", [{"LOCAL_RANK": "1"}, {"RANK": "3"}, {"NODE_RANK": "1"}])
+def test_only_the_first_ddp_process_prints_an_error(env, monkeypatch, capsys):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert main(["run", "train.batch_size=0"]) == 2
+    assert capsys.readouterr().err == ""
+    for k in env:
+        monkeypatch.delenv(k)
+    assert main(["run", "train.batch_size=0"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
