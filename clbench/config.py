@@ -144,7 +144,31 @@ def _devices_ok(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and (v >= 1 or v == -1)
 
 
+# Numbers that may be negative (every other number in a config is a size, count, rate, weight
+# or seed: finite and >= 0).
+NEGATIVE_OK = frozenset({"trainer.devices"})  # -1: all devices
+MAX_SEED = 2**32 - 1  # numpy's seeds
+
+
+def _check_numbers(node: Any, prefix: str = "") -> None:
+    """Every number of the resolved config finite and >= 0 (but `NEGATIVE_OK`), seeds within
+    numpy's range: NaN, inf and negative sizes fail here, named, before anything runs."""
+    items = node.items() if isinstance(node, DictConfig) else enumerate(node)
+    for k, v in items:
+        key = f"{prefix}{k}" if isinstance(node, DictConfig) else f"{prefix[:-1]}[{k}]"
+        if isinstance(v, DictConfig | ListConfig):
+            _check_numbers(v, f"{key}.")
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            if v != v or v in (float("inf"), float("-inf")):
+                raise ClbenchError(f"{key} must be a finite number, got {v}")
+            if v < 0 and key.split("[")[0] not in NEGATIVE_OK:
+                raise ClbenchError(f"{key} must be >= 0, got {v}")
+            if key.split(".")[-1].endswith("seed") and v > MAX_SEED:
+                raise ClbenchError(f"{key} must be at most {MAX_SEED} (numpy's seeds), got {v}")
+
+
 def _check_values(cfg: DictConfig) -> None:
+    _check_numbers(cfg)
     for key, ok, must in CHECKS:
         value = OmegaConf.select(cfg, key)
         if not ok(value):
