@@ -4,9 +4,13 @@ Run from the repository root:
 
     python benchmarks/vs_avalanche.py                 # one seed (0), clbench's defaults
     python benchmarks/vs_avalanche.py --seeds 0 1 2   # mean over three seeds
+    python benchmarks/vs_avalanche.py --methods lwf --seeds 0 1 2   # some methods only
 
 What is compared, on the `split-mnist-5k` scenario (4,000 train / 1,000 test real MNIST
-digits, five experiences of two classes each, class order 0..9):
+digits, five experiences of two classes each, class order 0..9): each clbench strategy of
+`benchmarks/avalanche_methods.py`'s registry (`METHODS`) against the Avalanche strategy it
+names there, built with the hyperparameters of clbench's resolved config of that strategy.
+The first two, whose wall times the speed table quotes:
 
 * clbench `replay`   vs. Avalanche `avalanche.training.Replay` (same buffer size);
 * clbench `finetune` vs. Avalanche `avalanche.training.Naive`.
@@ -14,12 +18,12 @@ digits, five experiences of two classes each, class order 0..9):
 Both sides get the same data tensors (`scenarios.mnist5k.load_mnist_5k`), the same
 Avalanche benchmark builder (`scenarios.base.class_incremental`, the one clbench itself
 uses), the same model (Flatten -> Linear(784,400) -> ReLU -> Linear(400,400) -> ReLU ->
-Linear(400,10)), plain cross-entropy, SGD with the same lr and momentum, a fresh optimizer
-state (no momentum carried over) at each experience, the same batch size, the same epochs
-per experience and, for replay, 32 current + 32 buffer samples per step. Every default
-(epochs, batch size, lr, momentum, buffer size, replay batch) is read from clbench's
-resolved configuration of that strategy and scenario; `--epochs` and `--buffer-size`
-override them for both sides.
+Linear(400,10)), SGD with the same lr and momentum, a fresh optimizer state (no momentum
+carried over) at each experience when clbench resets it (`train.optimizer_state`), the same
+batch size, the same epochs per experience and, for replay, 32 current + 32 buffer samples
+per step. Every default (epochs, batch size, lr, momentum, the strategy's own settings) is
+read from clbench's resolved configuration of that strategy and scenario; `--epochs` and
+`--buffer-size` override them for both sides.
 
 Figures, per method and seed:
 
@@ -94,22 +98,17 @@ from typing import Any
 import numpy as np
 import torch
 from avalanche.evaluation.metrics import accuracy_metrics
-from avalanche.training import Naive, Replay
-from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
-from avalanche.training.storage_policy import ReservoirSamplingBuffer
-from omegaconf import DictConfig
+from avalanche.training.plugins import EvaluationPlugin
+from avalanche_methods import METHODS, MLP
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-import strategies.finetune  # noqa: F401  (imported now so that import time is not timed)
-import strategies.replay  # noqa: F401
 from clbench.compose import compose
 from clbench.runner import run
 from scenarios.base import class_incremental, resolve_class_order, split_classes
 from scenarios.mnist5k import N_TEST, load_mnist_5k
 
 SCENARIO = "split-mnist-5k"
-# (clbench strategy, Avalanche strategy) pairs, in the order they are reported.
-PAIRS = [("replay", "Replay"), ("finetune", "Naive")]
 STREAM_ACC_KEY = "Top1_Acc_Stream/eval_phase/test_stream"
 
 
@@ -137,8 +136,7 @@ class Settings:
     momentum: float
     hidden_dim: int
     num_layers: int
-    buffer_size: int
-    replay_batch_size: int
+    reset_optimizer: bool
     class_order: list[int]
     classes_per_exp: list[int]
 
@@ -185,13 +183,14 @@ def clbench_config(
     ]
     if epochs is not None:
         overrides.append(f"train.epochs={epochs}")
-    if buffer_size is not None and strategy == "replay":
-        overrides.append(f"strategy.buffer_size={buffer_size}")
-    return compose(strategy, SCENARIO, None, overrides)
+    cfg = compose(strategy, SCENARIO, None, overrides)
+    if buffer_size is not None and "buffer_size" in cfg.strategy:
+        OmegaConf.update(cfg, "strategy.buffer_size", buffer_size)
+    return cfg
 
 
 def settings_from(cfg: DictConfig) -> Settings:
-    """The shared settings, from a composed clbench `replay` config."""
+    """The shared training settings, from a composed clbench config."""
     t, b, s = cfg.train, cfg.backbone, cfg.scenario
     if t.optimizer != "sgd" or t.weight_decay != 0.0 or b.name != "mlp" or b.checkpoint:
         sys.exit("this comparison assumes SGD without weight decay and a fresh mlp backbone")
@@ -203,8 +202,7 @@ def settings_from(cfg: DictConfig) -> Settings:
         momentum=float(t.momentum),
         hidden_dim=int(b.hidden_dim),
         num_layers=int(b.num_layers),
-        buffer_size=int(cfg.strategy.buffer_size),
-        replay_batch_size=int(cfg.strategy.replay_batch_size or t.batch_size),
+        reset_optimizer=str(t.optimizer_state) == "reset",
         class_order=resolve_class_order(s.class_order, 10, s.name),
         classes_per_exp=split_classes(10, s.n_experiences, s.name),
     )
@@ -230,17 +228,6 @@ def run_clbench(cfg: DictConfig) -> Measurement:
 # -- Avalanche -----------------------------------------------------------------------------
 
 
-def mlp(hidden_dim: int, num_layers: int, num_classes: int = 10) -> nn.Module:
-    """clbench's `mlp` backbone followed by its linear head, as one module."""
-    layers: list[nn.Module] = [nn.Flatten()]
-    width = 28 * 28
-    for _ in range(num_layers):
-        layers += [nn.Linear(width, hidden_dim), nn.ReLU()]
-        width = hidden_dim
-    layers.append(nn.Linear(width, num_classes))
-    return nn.Sequential(*layers)
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -257,7 +244,9 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return correct / len(x)
 
 
-def avalanche_strategy(method: str, model: nn.Module, st: Settings, buffer_kind: str) -> Any:
+def avalanche_strategy(
+    method: str, cfg: DictConfig, model: MLP, st: Settings, opts: dict[str, Any]
+) -> Any:
     common: dict[str, Any] = {
         "model": model,
         "optimizer": torch.optim.SGD(model.parameters(), lr=st.lr, momentum=st.momentum),
@@ -268,51 +257,68 @@ def avalanche_strategy(method: str, model: nn.Module, st: Settings, buffer_kind:
         "device": "cpu",
         "evaluator": EvaluationPlugin(accuracy_metrics(stream=True), loggers=[]),
     }
-    if method == "Naive":
-        return Naive(**common)
-    if buffer_kind == "balanced":  # the stock strategy, with its ExperienceBalancedBuffer
-        strategy = Replay(mem_size=st.buffer_size, **common)
-        plugin = next(p for p in strategy.plugins if isinstance(p, ReplayPlugin))
-        plugin.batch_size_mem = st.replay_batch_size  # None would mean train_mb_size
-        return strategy
-    plugin = ReplayPlugin(
-        mem_size=st.buffer_size,
-        batch_size_mem=st.replay_batch_size,
-        storage_policy=ReservoirSamplingBuffer(st.buffer_size),
+    return METHODS[method].build(cfg, model, common, opts)
+
+
+def task_labelled(bench: Any) -> Any:
+    """The benchmark with task label 0 on every sample, as Avalanche's own class-incremental
+    benchmarks (SplitMNIST) have: LwF, EWC and others read the task labels of an experience."""
+    from avalanche.benchmarks.scenarios.dataset_scenario import DatasetExperience
+    from avalanche.benchmarks.scenarios.generic_scenario import CLScenario, EagerCLStream
+    from avalanche.benchmarks.scenarios.task_aware import with_task_labels
+    from avalanche.benchmarks.utils import ConstantSequence, TaskLabels
+    from avalanche.benchmarks.utils.classification_dataset import (
+        TaskAwareClassificationDataset,
     )
-    return Naive(plugins=[plugin], **common)  # what Replay is, with another storage policy
+
+    streams = []
+    for name, stream in bench.streams.items():
+        exps = []
+        for i, exp in enumerate(stream):
+            labels = TaskLabels(ConstantSequence(0, len(exp.dataset)))
+            data = TaskAwareClassificationDataset(
+                [exp.dataset.update_data_attribute("targets_task_labels", labels)]
+            )
+            exps.append(DatasetExperience(dataset=data, current_experience=i))
+        streams.append(EagerCLStream(name, exps))
+    return with_task_labels(CLScenario(streams))
 
 
-def avalanche_run(method: str, seed: int, st: Settings, buffer_kind: str) -> dict[str, Any]:
-    """Avalanche's `method` over the same stream, doing the same work as clbench's `run`."""
+def avalanche_run(
+    method: str, cfg: DictConfig, seed: int, st: Settings, opts: dict[str, Any]
+) -> dict[str, Any]:
+    """Avalanche's counterpart of clbench's `method` over the same stream, doing the same
+    work as clbench's `run`."""
     train_x, train_y, test_x, test_y = load_mnist_5k()
-    bench = class_incremental(
-        (train_x, train_y), (test_x, test_y), st.class_order, st.classes_per_exp
+    bench = task_labelled(
+        class_incremental((train_x, train_y), (test_x, test_y), st.class_order, st.classes_per_exp)
     )
     seed_everything(seed)
-    model = mlp(st.hidden_dim, st.num_layers)
-    strategy = avalanche_strategy(method, model, st, buffer_kind)
+    model = MLP(st.hidden_dim, st.num_layers)
+    strategy = avalanche_strategy(method, cfg, model, st, opts)
     train_s = 0.0
     metrics: dict[str, Any] = {}
     for exp in bench.train_stream:
         t0 = perf_counter()
-        # clbench builds a new optimizer for every experience: reset the momentum here too.
-        strategy.train(exp, eval_streams=[], reset_optimizer_state=True)
+        # as clbench's train.optimizer_state: reset (the default) drops the momentum
+        strategy.train(exp, eval_streams=[], reset_optimizer_state=st.reset_optimizer)
         train_s += perf_counter() - t0
         metrics = strategy.eval(bench.test_stream)
     return {
         "train_s": train_s,
-        "final_accuracy": accuracy(model, test_x, test_y, st.eval_batch_size),
+        # strategy.model: some strategies (GDumb) replace the model they were given
+        "final_accuracy": accuracy(strategy.model, test_x, test_y, st.eval_batch_size),
         "stream_accuracy": float(metrics.get(STREAM_ACC_KEY, float("nan"))),
-        "classes": [
-            sorted(int(c) for c in e.classes_in_this_experience) for e in bench.train_stream
-        ],
+        "classes": [sorted(int(c) for c in e.dataset.targets.uniques) for e in bench.train_stream],
         "test_size": sum(len(e.dataset) for e in bench.test_stream),
     }
 
 
-def run_avalanche(method: str, seed: int, st: Settings, buffer_kind: str) -> Measurement:
-    out, wall, cpu = timed(lambda: avalanche_run(method, seed, st, buffer_kind))
+def run_avalanche(
+    method: str, cfg: DictConfig, seed: int, st: Settings, opts: dict[str, Any]
+) -> Measurement:
+    """Avalanche's counterpart of clbench's `method`, reported under clbench's name."""
+    out, wall, cpu = timed(lambda: avalanche_run(method, cfg, seed, st, opts))
     if abs(out["stream_accuracy"] - out["final_accuracy"]) > 1e-9:
         print(
             f"  note: Avalanche's own stream accuracy {out['stream_accuracy']:.4f} differs "
@@ -353,20 +359,21 @@ def mean_sd(values: list[float], fmt: str) -> str:
     return m if len(values) < 2 else f"{m}±{format(statistics.stdev(values), fmt)}"
 
 
-def table(results: list[Measurement], n_seeds: int) -> str:
+def table(results: list[Measurement], methods: list[str], n_seeds: int) -> str:
     def pick(framework: str, method: str) -> list[Measurement]:
         return [r for r in results if r.framework == framework and r.method == method]
 
     head = (
-        f"{'clbench / avalanche':<19}{'wall s clb':>12}{'wall s avl':>12}{'ratio':>7}"
+        f"{'clbench / avalanche':<22}{'wall s clb':>12}{'wall s avl':>12}{'ratio':>7}"
         f"{'train s clb':>13}{'train s avl':>13}{'final acc clb':>16}{'final acc avl':>16}"
     )
     lines = [head, "-" * len(head)]
-    for ours, theirs in PAIRS:
-        a, b = pick("clbench", ours), pick("avalanche", theirs)
+    for ours in methods:
+        theirs = METHODS[ours].avalanche
+        a, b = pick("clbench", ours), pick("avalanche", ours)
         ratio = statistics.fmean(r.wall_s for r in a) / statistics.fmean(r.wall_s for r in b)
         lines.append(
-            f"{ours + ' / ' + theirs:<19}"
+            f"{ours + ' / ' + theirs:<22}"
             f"{mean_sd([r.wall_s for r in a], '.1f'):>12}{mean_sd([r.wall_s for r in b], '.1f'):>12}"
             f"{ratio:>7.2f}"
             f"{mean_sd([r.train_s for r in a], '.1f'):>13}"
@@ -378,6 +385,7 @@ def table(results: list[Measurement], n_seeds: int) -> str:
     lines.append(
         f"mean over {n_seeds} seed(s){sd}; ratio = mean clbench wall / mean Avalanche wall"
     )
+    lines += [f"{m}: {METHODS[m].note}" for m in methods if METHODS[m].note]
     return "\n".join(lines)
 
 
@@ -389,6 +397,13 @@ def quiet() -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        choices=list(METHODS),
+        default=["replay", "finetune"],
+        help="clbench strategies to compare (default: replay finetune)",
+    )
     p.add_argument("--epochs", type=int, default=None, help="default: clbench's train.epochs")
     p.add_argument(
         "--buffer-size", type=int, default=None, help="default: clbench's strategy.buffer_size"
@@ -410,40 +425,49 @@ def main(argv: list[str] | None = None) -> int:
         def cfg(strategy: str, seed: int, epochs: int | None = args.epochs) -> DictConfig:
             return clbench_config(strategy, seed, epochs, args.buffer_size, results_dir)
 
-        st = settings_from(cfg("replay", 0))
+        methods = list(dict.fromkeys(args.methods))
+        settings = {m: settings_from(cfg(m, 0)) for m in methods}
+        opts = {"avalanche_buffer": args.avalanche_buffer}
+        st = settings[methods[0]]
+        if any(
+            replace(s, reset_optimizer=True) != replace(st, reset_optimizer=True)
+            for s in settings.values()
+        ):
+            print("note: the methods' clbench defaults differ in training settings:")
+            for m, s in settings.items():
+                print(f"  {m}: {s}")
         print(f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} cpus")
         print(f"python {platform.python_version()}; {versions()}")
         print(f"torch threads: {torch.get_num_threads()} (default, both sides); {load()}")
         print(
             f"{SCENARIO}: classes per experience {st.experience_classes()}; {st.epochs} epoch(s) per experience, "
             f"batch {st.batch_size}, SGD lr {st.lr} momentum {st.momentum}, mlp "
-            f"{st.num_layers}x{st.hidden_dim}; replay buffer {st.buffer_size}, replay batch "
-            f"{st.replay_batch_size}; Avalanche buffer: {args.avalanche_buffer}"
+            f"{st.num_layers}x{st.hidden_dim}; Avalanche replay buffer: {args.avalanche_buffer}"
         )
 
         if not args.no_warmup:
             t0 = perf_counter()
-            for ours, theirs in PAIRS:
-                run_clbench(cfg(ours, 0, epochs=1))
-                run_avalanche(theirs, 0, replace(st, epochs=1), args.avalanche_buffer)
+            for m in methods:
+                run_clbench(cfg(m, 0, epochs=1))
+                run_avalanche(m, cfg(m, 0, 1), 0, replace(settings[m], epochs=1), opts)
             print(f"warm-up: each method once with 1 epoch, untimed ({perf_counter() - t0:.1f} s)")
 
         print(
-            f"\n{'seed':>4}  {'framework':<10}{'method':<9}"
+            f"\n{'seed':>4}  {'framework':<10}{'method':<10}"
             f"{'wall s':>8}{'cpu s':>8}{'train s':>9}{'final acc':>11}"
         )
         results: list[Measurement] = []
         for i, seed in enumerate(args.seeds):
             jobs: list[tuple[str, str]] = []
-            for ours, theirs in PAIRS:
-                jobs += [("clbench", ours), ("avalanche", theirs)]
+            for m in methods:
+                jobs += [("clbench", m), ("avalanche", m)]
             if i % 2:  # alternate the order, so that neither side always runs first
                 jobs.reverse()
             for framework, method in jobs:
                 if framework == "clbench":
                     m = run_clbench(cfg(method, seed))
                 else:
-                    m = run_avalanche(method, seed, st, args.avalanche_buffer)
+                    m = run_avalanche(method, cfg(method, seed), seed, settings[method], opts)
                 if m.experience_classes != st.experience_classes() or m.test_size != N_TEST:
                     print(
                         f"  WARNING: {framework} saw another stream: classes "
@@ -451,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 results.append(m)
                 print(
-                    f"{seed:>4}  {framework:<10}{method:<9}{m.wall_s:>8.1f}{m.cpu_s:>8.1f}"
+                    f"{seed:>4}  {framework:<10}{method:<10}{m.wall_s:>8.1f}{m.cpu_s:>8.1f}"
                     f"{m.train_s:>9.1f}{m.final_accuracy:>11.4f}"
                 )
 
@@ -461,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         for msg, n in CAUGHT.items():
             print(f"  {n:>3}x {msg}")
     print()
-    print(table(results, len(args.seeds)))
+    print(table(results, methods, len(args.seeds)))
     return 0
 
 

@@ -50,13 +50,15 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from clbench.leaderboard import render, write_plots
+    from clbench.leaderboard import duplicates, render, write_plots
     from clbench.records import load_records
 
     root = Path(args.dir)
     records, problems = load_records(root)
     for p in problems:
         print(f"clbench: skipped {p}", file=sys.stderr)
+    for d in duplicates(records):
+        print(f"clbench: {d}", file=sys.stderr)
     if not records:
         raise ClbenchError(f"no clbench records under {root}")
     plots_dir = Path(args.plots) if args.plots else root / "plots"

@@ -1,6 +1,7 @@
 """Leaderboard tables (Markdown, CSV, LaTeX) and plots from result records.
 
-Per scenario, one row per strategy: mean ± std over seeds and the seed count. Then the cost
+Per scenario, one row per experiment (clbench/experiments.py: a strategy and every setting
+that can change its numbers): mean ± std over seeds and the seed count. Then the cost
 view (time-to-result, throughput, memory) per scenario, and performance profiles of
 time-to-result across scenarios (clbench/profiles.py).
 """
@@ -17,6 +18,7 @@ import pandas as pd
 
 from clbench import profiles
 from clbench.errors import ClbenchError
+from clbench.experiments import label_experiments
 
 # (record key, column title); metrics first, then costs
 METRICS = [
@@ -47,26 +49,44 @@ COST_VIEW = [
 FORMATS = ("md", "csv", "latex")
 
 
-def run_label(record: dict[str, Any]) -> str:
-    """The strategy's name, with the variants that make a different experiment appended (a
-    non-constant LR schedule, the online protocol): each gets its own row and line."""
-    cfg = record.get("config", {})
-    schedule = cfg.get("train", {}).get("schedule", "constant")
-    tags = [] if schedule == "constant" else [schedule]
-    if cfg.get("scenario", {}).get("online"):
-        tags.append(f"online, batch {cfg['scenario'].get('batch_size')}")
-    return record["strategy"] + (f" [{', '.join(tags)}]" if tags else "")
+def labelled(records: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(row label, record) for every record, a seed recorded twice in one experiment once."""
+    records = list(records)
+    return [
+        (label, r)
+        for r, (_, label, dup) in zip(records, label_experiments(records), strict=True)
+        if not dup
+    ]
+
+
+def duplicates(records: Iterable[dict[str, Any]]) -> list[str]:
+    """One line per record left out as a repeated seed of its experiment."""
+    records = list(records)
+    return [
+        f"{r.get('_path', r.get('run_id'))}: {label} on {r['scenario']}: {dup}; counted once"
+        for r, (_, label, dup) in zip(records, label_experiments(records), strict=True)
+        if dup
+    ]
 
 
 def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per record: scenario, kind, strategy, seed, metrics and costs."""
+    """One row per record (a repeated seed of an experiment once): scenario, kind, the
+    experiment's label (column `strategy`), seed, metrics and costs."""
     rows = []
-    for r in records:
+    records = list(records)
+    repeated = {}
+    for r, (_, label, dup) in zip(records, label_experiments(records), strict=True):
+        if dup:
+            repeated.setdefault((r["scenario"], label), set()).add(r["seed"])
+    for label, r in labelled(records):
         row = {
             "scenario": r["scenario"],
             "kind": r.get("kind", ""),
-            "strategy": run_label(r),
+            "strategy": label,
             "seed": r["seed"],
+            "repeated_seeds": ",".join(
+                str(x) for x in sorted(repeated.get((r["scenario"], label), ()))
+            ),
         }
         row.update({k: r["metrics"].get(k, np.nan) for k, _ in METRICS})
         # None (a metric undefined for this run) becomes NaN, shown as "–"
@@ -107,6 +127,7 @@ def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
     out.columns = [f"{k}_{stat}" for k, stat in out.columns]
     out["seeds"] = g["seed"].nunique()
     out["runs"] = g.size()
+    out["repeated_seeds"] = g["repeated_seeds"].first()
     out = out.reset_index()
     return out.sort_values(
         ["scenario", "final_accuracy_mean"], ascending=[True, False], ignore_index=True
@@ -202,7 +223,10 @@ def _table(summary: pd.DataFrame, scenario: str, pm: str) -> tuple[list[str], li
     headers = ["strategy", "seeds"] + [t for _, t in metrics + COSTS]
     body = []
     for _, row in part.iterrows():
-        cells = [row["strategy"], str(row["seeds"])]
+        seeds = str(row["seeds"])
+        if row["repeated_seeds"]:
+            seeds += f" (seed {row['repeated_seeds']} twice: once)"
+        cells = [row["strategy"], seeds]
         cells += [_cell(row[f"{k}_mean"], row[f"{k}_std"], 3, pm) for k, _ in metrics]
         cells += [
             _cell(row[f"{k}_mean"], row[f"{k}_std"], 1 if k == "wall_time_s" else 0, pm)
@@ -341,8 +365,8 @@ def write_plots(records: list[dict[str, Any]], plots_dir: Path) -> list[Path]:
     plots_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     by_scenario: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for r in records:
-        by_scenario.setdefault(r["scenario"], {}).setdefault(run_label(r), []).append(r)
+    for label, r in labelled(records):
+        by_scenario.setdefault(r["scenario"], {}).setdefault(label, []).append(r)
     for scenario, by_strategy in sorted(by_scenario.items()):
         curve_path, matrix_path = plot_files(plots_dir, scenario)
         fig, ax = plt.subplots(figsize=(6, 4))

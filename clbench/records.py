@@ -110,6 +110,45 @@ def write_record(record: dict[str, Any], results_dir: str | Path) -> Path:
     return path
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def problem(data: dict[str, Any]) -> str | None:
+    """Why a record with every required key still cannot be tabulated, or None."""
+    if not all(isinstance(data[k], str) for k in ("strategy", "scenario", "run_id")):
+        return "strategy, scenario and run_id must be strings"
+    if not isinstance(data["seed"], int) or isinstance(data["seed"], bool):
+        return f"seed {data['seed']!r} is not an integer"
+    for key in ("config", "metrics", "costs"):
+        if not isinstance(data[key], dict):
+            return f"{key} is not an object"
+    # scalars may be None (undefined for the run); lists hold per-experience values
+    bad = [
+        k
+        for part in ("metrics", "costs")
+        for k, v in data[part].items()
+        if not all(x is None or _is_number(x) for x in (v if isinstance(v, list) else [v]))
+    ]
+    if bad:
+        return f"non-numeric metrics or costs: {', '.join(sorted(bad))}"
+    m = data["accuracy_matrix"]
+    if not isinstance(m, list) or not m or not all(isinstance(row, list) for row in m):
+        return "accuracy_matrix is not a non-empty list of rows"
+    if len({len(row) for row in m}) != 1 or not all(_is_number(v) for row in m for v in row):
+        return "accuracy_matrix is ragged or holds non-numbers"
+    rows, cols = len(m), len(m[0])
+    checks = [
+        ("experience_classes", rows, "rows"),
+        ("test_sizes", cols, "columns"),
+        ("seen_accuracy", rows, "rows"),
+    ]
+    for key, want, what in checks:
+        if key in data and len(data[key]) != want:
+            return f"accuracy_matrix has {want} {what} but {key} has {len(data[key])} entries"
+    return None
+
+
 def load_records(results_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     """All valid records under `results_dir`, and one line per file that is not one."""
     root = Path(results_dir)
@@ -135,6 +174,10 @@ def load_records(results_dir: str | Path) -> tuple[list[dict[str, Any]], list[st
             problems.append(
                 f"{path}: schema_version {data['schema_version']} is not {SCHEMA_VERSION}"
             )
+            continue
+        why = problem(data)
+        if why:
+            problems.append(f"{path}: {why}")
             continue
         data["_path"] = str(path)
         records.append(data)
