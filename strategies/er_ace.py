@@ -8,8 +8,8 @@ Our choices: plain cross-entropy on the first experience (as the authors' code a
 Avalanche); "present" is of the global batch under DDP; "seen" is the classes of the
 experiences so far, the current one included; the loss is the mean over the joint batch
 (Avalanche's average of the two terms; the authors sum them); each experience enters the
-reservoir before training on it (as Avalanche's ER_ACE; the paper's online buffer takes each
-batch as it comes). Class-incremental only: in domain-incremental streams every class is in
+reservoir before training on it (as Avalanche's ER_ACE); under `scenario.online=true` each
+batch enters after its step instead (the paper's stream buffer). Class-incremental only: in domain-incremental streams every class is in
 every experience, so there are no new classes to shield the old ones from.
 Notes: docs/strategies/er-ace.md.
 """
@@ -60,21 +60,31 @@ class ERACE(Replay):
         so_far = self.stream[: (self.experience_index or 0) + 1]
         return sorted({c for e in so_far for c in e.classes})
 
+    def online(self) -> bool:
+        protocol = getattr(self, "protocol", None)  # set by plan_stream
+        return bool(protocol is not None and protocol.online)
+
     def before_experience(self, exp: Experience) -> None:
         # The current experience enters the buffer before training on it (as in Avalanche's
-        # ER_ACE; the paper's online buffer takes each batch as it comes): the replayed CE is
-        # the only term that ranks new classes against old ones.
-        super().after_experience(exp)
+        # ER_ACE): the replayed CE is the only term that ranks new classes against old ones.
+        # Online, that would replay samples not streamed yet: each batch enters after its step.
+        if not self.online():
+            super().after_experience(exp)
 
     def after_experience(self, exp: Experience) -> None:
         pass  # the buffer already holds exp
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        gy = gather_interleaved(y)  # the global batch's labels
         if not self.experience_index:  # the first experience: nothing to shield, no replay
-            return F.cross_entropy(self(self.augment(x)), y)
-        n = len(y)
-        present = self.classes_mask(gather_interleaved(y).unique(), y.device)
-        seen = self.classes_mask(self.seen_classes(), y.device)
-        x, y = self.with_replayed(x, y)
-        logits = self(self.augment(x))  # replayed samples augmented too, as in replay
-        return masked_cross_entropy(logits, y, ace_keep(present, seen, n, len(y) - n))
+            loss = F.cross_entropy(self(self.augment(x)), y)
+        else:
+            n = len(y)
+            present = self.classes_mask(gy.unique(), y.device)
+            seen = self.classes_mask(self.seen_classes(), y.device)
+            xj, yj = self.with_replayed(x, y)
+            logits = self(self.augment(xj))  # replayed samples augmented too, as in replay
+            loss = masked_cross_entropy(logits, yj, ace_keep(present, seen, n, len(yj) - n))
+        if self.online():  # the paper's stream buffer: this batch, after its replay draw
+            self.buffer.add(gather_interleaved(x).cpu(), gy.cpu(), self.rng("buffer-order"))
+        return loss

@@ -91,6 +91,22 @@ def test_later_step_masks_incoming_to_present_and_replayed_to_seen_classes(tmp_p
     assert got.item() == pytest.approx(replayed.item() / 35, rel=1e-6)
 
 
+def test_online_buffer_takes_each_batch_after_its_step(tmp_path):
+    from types import SimpleNamespace
+
+    model, exps = _model(tmp_path)
+    model.protocol = SimpleNamespace(online=True)
+    model.start_experience(0)
+    model.before_experience(exps[0])
+    assert len(model.buffer) == 0  # nothing streamed yet
+    x, y = exps[0].train.tensors
+    model.loss(x[:3], y[:3])
+    assert model.buffer.n_seen == 3 and torch.equal(model.buffer.x[:3], x[:3])
+    model.start_experience(1)
+    model.before_experience(exps[1])
+    assert model.buffer.n_seen == 3  # no look-ahead: the next experience is not added
+
+
 @pytest.mark.slow
 def test_er_ace_beats_finetune_and_forgets_less_than_replay_on_split_digits(tmp_path):
     """The paper's claim in small: shielding the old classes from the incoming batch's
