@@ -108,7 +108,7 @@ def test_online_buffer_takes_each_batch_after_its_step(tmp_path):
 
 
 @pytest.mark.slow
-def test_er_ace_beats_finetune_and_forgets_less_than_replay_on_split_digits(tmp_path):
+def test_er_ace_beats_finetune_and_forgets_less_than_replay_on_split_mnist_5k(tmp_path):
     """The paper's claim in small: shielding the old classes from the incoming batch's
     cross-entropy keeps far more than finetuning and forgets less than plain replay
     (class-incremental split MNIST digits, the same buffer and replay batches)."""

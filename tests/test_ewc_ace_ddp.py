@@ -10,12 +10,21 @@ from test_ddp import _run
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["ewc", "er-ace"])
-def test_two_processes_match_one(tmp_path, monkeypatch, run_cli, strategy):
+@pytest.mark.parametrize(
+    "strategy,extra",
+    [
+        ("ewc", []),
+        ("er-ace", []),
+        # online: each global batch enters the reservoir after its step
+        ("er-ace", ["scenario.online=true", "scenario.batch_size=10", "strategy.buffer_size=100"]),
+    ],
+    ids=["ewc", "er-ace", "er-ace-online"],
+)
+def test_two_processes_match_one(tmp_path, monkeypatch, run_cli, strategy, extra):
     import test_ddp
 
     # options first: argparse takes the key=value overrides as one positional run
-    args = ["--strategy", strategy, "--scenario", "split-digits"]
+    args = ["--strategy", strategy, "--scenario", "split-digits", *extra]
     # ewc diverges at split-digits' lr 0.05 (docs/strategies/ewc.md): mnist-5k's lr 0.01
     args += ["train.lr=0.01"] if strategy == "ewc" else []
     monkeypatch.setattr(test_ddp, "ARGS", [*args, *test_ddp.ARGS[4:]])  # seed 2, 2 epochs, cpu
