@@ -96,7 +96,9 @@ def build_ewc(cfg: DictConfig, model: MLP, common: dict[str, Any], opts: dict[st
 
 
 def build_er_ace(cfg: DictConfig, model: MLP, common: dict[str, Any], opts: dict[str, Any]) -> Any:
-    return ER_ACE(mem_size=int(cfg.strategy.buffer_size), batch_size_mem=replay_batch(cfg), **common)
+    return ER_ACE(
+        mem_size=int(cfg.strategy.buffer_size), batch_size_mem=replay_batch(cfg), **common
+    )
 
 
 METHODS: dict[str, Method] = {

@@ -51,7 +51,9 @@ class EWC(Strategy):
         if p.ewc_lambda < 0 or not 0 <= p.decay <= 1:
             raise ClbenchError("strategy.ewc_lambda must be >= 0 and strategy.decay in [0, 1]")
         if p.fisher_batch_size < 1 or (p.fisher_samples is not None and p.fisher_samples < 1):
-            raise ClbenchError("strategy.fisher_batch_size and strategy.fisher_samples must be >= 1")
+            raise ClbenchError(
+                "strategy.fisher_batch_size and strategy.fisher_samples must be >= 1"
+            )
         named = [(n, q) for n, q in self.named_parameters() if q.requires_grad]
         self._names = [n for n, _ in named]
         self._anchored = [q for _, q in named]

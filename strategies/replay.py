@@ -125,9 +125,7 @@ class Replay(Strategy):
         order = torch.randperm(len(x), generator=g)  # the stream order within the experience
         self.buffer.add(x[order], y[order], g)
 
-    def with_replayed(
-        self, x: torch.Tensor, y: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def with_replayed(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch followed by this process's slice of a replay batch (nothing while the
         buffer is empty): the same draw on every process (one shared stream)."""
         if not len(self.buffer):
