@@ -55,18 +55,35 @@ def resnet18(cfg: Any, input_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
     return model, int(model.num_features)
 
 
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
 def build_backbone(cfg: Any, input_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
     """The backbone named by `cfg.name`, loaded from `cfg.checkpoint` when one is given."""
     model, dim = BACKBONES.load(cfg.name)(cfg, tuple(input_shape))
     if cfg.checkpoint:
         path = Path(str(cfg.checkpoint)).expanduser()
+        if path.is_dir():
+            raise ClbenchError(f"backbone.checkpoint {path} is a folder, not a state_dict file")
         if not path.is_file():
             raise ClbenchError(f"backbone checkpoint {path} does not exist (backbone.checkpoint)")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(state.get("state_dict", state))
-        except Exception as e:  # noqa: BLE001 - any load failure is the user's file
+        except Exception:  # noqa: BLE001 - any load failure is the user's file
             raise ClbenchError(
-                f"cannot load backbone checkpoint {path}: {str(e).splitlines()[0]}"
+                f"backbone.checkpoint {path} is not a PyTorch state_dict file "
+                "(torch.load cannot read it)"
+            ) from None
+        if not isinstance(state, dict):
+            raise ClbenchError(
+                f"backbone.checkpoint {path} holds a {type(state).__name__}, not a state_dict"
+            )
+        try:
+            model.load_state_dict(state.get("state_dict", state))
+        except Exception as e:  # noqa: BLE001 - weights of another network
+            raise ClbenchError(
+                f"backbone.checkpoint {path} does not fit backbone '{cfg.name}': {_first_line(e)}"
             ) from None
     return model, dim

@@ -19,8 +19,11 @@ import numpy as np
 import torch
 
 from clbench.errors import ClbenchError
+from clbench.records import umask_mode
 
 STATE_FILE = "state.pt"
+# What every saved state holds (runner.py writes them after each experience).
+REQUIRED = ("run_id", "model", "rows", "rng", "elapsed")
 CONFIG_FILE = "config.yaml"
 FORMAT = 1
 
@@ -62,6 +65,7 @@ def save(run_dir: Path, state: dict[str, Any]) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".tmp-", suffix=".pt")
     os.close(fd)
+    os.chmod(tmp, umask_mode())
     try:
         torch.save({"format": FORMAT, **state}, tmp)
         os.replace(tmp, run_dir / STATE_FILE)
@@ -78,8 +82,20 @@ def load(run_dir: Path) -> dict[str, Any] | None:
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - a damaged file is the user's to know about
-        raise ClbenchError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}") from None
+    except Exception:  # noqa: BLE001 - a damaged file is the user's to know about
+        raise ClbenchError(
+            f"checkpoint {path} is not a readable clbench state file "
+            "(torch.load cannot read it); "
+            "delete it to restart the run from its beginning"
+        ) from None
+    if not isinstance(state, dict):
+        raise ClbenchError(f"checkpoint {path} is not a clbench state file")
     if state.get("format") != FORMAT:
         raise ClbenchError(f"checkpoint {path} has format {state.get('format')}, expected {FORMAT}")
+    missing = [k for k in REQUIRED if k not in state]
+    if missing:
+        raise ClbenchError(
+            f"checkpoint {path} is damaged (missing {', '.join(missing)}); "
+            "delete it to restart the run from its beginning"
+        )
     return state

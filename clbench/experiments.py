@@ -45,7 +45,12 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 def settings(record: dict[str, Any]) -> dict[str, str]:
     """The keys of a record's configuration that define the experiment, as JSON text."""
     flat = flatten(record.get("config") or {})
-    return {k: json.dumps(v, sort_keys=True) for k, v in flat.items() if k not in IRRELEVANT}
+    # null is "not used": a record older than an optional key (absent) is the same experiment
+    return {
+        k: json.dumps(v, sort_keys=True)
+        for k, v in flat.items()
+        if k not in IRRELEVANT and v is not None
+    }
 
 
 def run_label(record: dict[str, Any]) -> str:

@@ -90,11 +90,20 @@ def check_writable(results_dir: str | Path) -> None:
         raise ClbenchError(f"results folder {path} is not writable: {e.strerror or e}") from None
 
 
+def umask_mode() -> int:
+    """The mode a plain new file gets under the process's umask (0o644 under 022): mkstemp
+    makes private 0o600 files, which others on a shared cluster could not read."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_record(record: dict[str, Any], results_dir: str | Path) -> Path:
     """Write `record` to its path atomically; refuses to overwrite an existing record."""
     path = record_path(results_dir, record["scenario"], record["strategy"], record["run_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    os.chmod(tmp, umask_mode())
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(record, f, indent=2, sort_keys=False)

@@ -38,8 +38,10 @@ from clbench.distributed import (  # noqa: F401 (re-exported)
 )
 from clbench.errors import ClbenchError, RunInterrupted
 from clbench.evaluation import evaluate, online_accuracy
+from clbench.progress import progress_callbacks
 from clbench.protocol import Protocol
 from clbench.report import Progress
+from clbench.runlock import RunLock
 from clbench.stream import Experience
 from scenarios import SCENARIOS
 from strategies import STRATEGIES
@@ -80,6 +82,7 @@ def _make_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
             logger=TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""),
             enable_checkpointing=False,
             enable_progress_bar=t.progress_bar,
+            callbacks=progress_callbacks(t.progress_bar),  # plain lines when not a terminal
             enable_model_summary=False,
             use_distributed_sampler=False,  # train_loader shards the data itself
             num_sanity_val_steps=0,
@@ -112,11 +115,20 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
     warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+    # frozen copies (strategies/frozen.py) stay in eval mode on purpose
+    warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
 
 
 def run_dir_for(cfg: DictConfig, run_id: str) -> Path:
     """The working folder of a run: TensorBoard logs, saved config, per-experience state."""
     return Path(cfg.results.dir) / "work" / cfg.scenario.name / cfg.strategy.name / run_id
+
+
+def results_home(run_dir: Path) -> Path | None:
+    """The results folder a run folder was made in (`<results>/work/<scenario>/<strategy>/<id>`),
+    as an absolute path, whatever the working directory; None for another layout."""
+    p = run_dir.resolve()
+    return p.parents[3] if len(p.parts) > 4 and p.parts[-4] == "work" else None
 
 
 def run(
@@ -131,7 +143,9 @@ def run(
     t_start = perf_counter()
     _quiet_lightning()
     kind = check_compatible(cfg.strategy.name, cfg.scenario.name)
-    results_dir = Path(cfg.results.dir)
+    # a resumed run writes its record where it started, from any working directory
+    home = results_home(resume) if resume is not None else None
+    results_dir = home or Path(cfg.results.dir)
     records.check_writable(results_dir)
 
     if resume is not None:
@@ -142,16 +156,21 @@ def run(
     run_id = resume.name if resume is not None else (inherited or records.new_run_id(cfg.seed))
     os.environ[RUN_ID_ENV] = run_id
     run_dir = resume if resume is not None else run_dir_for(cfg, run_id)
+    lock = RunLock(run_dir) if inherited is None else None  # DDP workers: the launcher's
     try:
+        if resume is not None and lock is not None:
+            lock.acquire()
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         scenario = SCENARIOS.load(cfg.scenario.name).build(cfg.scenario, cfg.data)
         experiences = scenario.experiences()
         model: Strategy = STRATEGIES.load(cfg.strategy.name)(cfg, scenario)
-        stream = _Stream(cfg, kind, scenario, experiences, model)
-        return _Run(stream, run_id, run_dir, t_start, echo, resumed=resume is not None).run()
+        stream = _Stream(cfg, kind, scenario, experiences, model, results_dir)
+        return _Run(stream, run_id, run_dir, t_start, echo, resume is not None, lock).run()
     except KeyboardInterrupt:
         raise RunInterrupted(run_dir) from None
     finally:
+        if lock is not None:
+            lock.release()
         if inherited is None:
             os.environ.pop(RUN_ID_ENV, None)
 
@@ -165,6 +184,7 @@ class _Stream:
     scenario: Any
     experiences: list[Experience]
     model: Strategy
+    results_dir: Path  # where the record goes
 
 
 class _Run:
@@ -178,6 +198,7 @@ class _Run:
         t_start: float,
         echo: Callable[[str], None] | None,
         resumed: bool,
+        lock: RunLock | None = None,
     ) -> None:
         self.s, self.cfg, self.model = stream, stream.cfg, stream.model
         self.run_id, self.run_dir, self.t_start = run_id, run_dir, t_start
@@ -190,6 +211,8 @@ class _Run:
             self._restore()
         elif self.trainer.is_global_zero:
             run_dir.mkdir(parents=True, exist_ok=True)
+            if lock is not None:
+                lock.acquire()
             OmegaConf.save(self.cfg, run_dir / checkpoint.CONFIG_FILE, resolve=True)
         # batch size, online or not, stored order, target, source phase: decided once
         self.protocol = Protocol.of(self.cfg, stream.scenario.info)
@@ -204,11 +227,18 @@ class _Run:
             raise ClbenchError(
                 f"checkpoint in {self.run_dir} belongs to run {saved['run_id']}, not {self.run_id}"
             )
-        self.model.load_state_dict(saved["model"])
-        self.model.load_optimizer_state(saved.get("optimizer", {}))
-        self.model.restore(self.s.experiences[: len(saved["rows"])])
-        checkpoint.set_rng_state(saved["rng"])
-        self.progress = Progress.from_saved(saved)
+        try:
+            self.model.load_state_dict(saved["model"])
+            self.model.load_optimizer_state(saved.get("optimizer", {}))
+            self.model.restore(self.s.experiences[: len(saved["rows"])])
+            checkpoint.set_rng_state(saved["rng"])
+            self.progress = Progress.from_saved(saved)
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ClbenchError(
+                f"checkpoint {self.run_dir / checkpoint.STATE_FILE} does not fit this run "
+                f"({type(e).__name__}: {first}); delete it to restart the run"
+            ) from None
         self.progress.resumes += 1
         n, total = len(self.progress.rows), len(self.s.experiences)
         self.say(f"resuming {self.run_id} after experience {n}/{total}")
@@ -269,7 +299,7 @@ class _Run:
             self.trainer.logger.finalize("success")
         record = self.record()
         write = self.trainer.is_global_zero
-        path = records.write_record(record, Path(cfg.results.dir)) if write else None
+        path = records.write_record(record, self.s.results_dir) if write else None
         return RunResult(record, path)
 
     def experience(self, exp: Experience) -> None:

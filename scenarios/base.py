@@ -26,6 +26,7 @@ class SplitParams(ScenarioParams):
 
     n_experiences: int = 5
     class_order: list[int] | None = None  # None: 0, 1, ..., 9
+    class_order_seed: int | None = None  # without class_order: a seeded permutation
     online: bool = False  # one pass over each experience in batches of batch_size
     batch_size: int = 10
 
@@ -98,10 +99,14 @@ def split_classes(num_classes: int, n_experiences: int, what: str) -> list[int]:
 
 
 def resolve_class_order(
-    class_order: Sequence[int] | None, num_classes: int, what: str
+    class_order: Sequence[int] | None, num_classes: int, what: str, seed: int | None = None
 ) -> list[int]:
+    """`class_order`, else a permutation seeded by `seed` (numpy's legacy generator: the
+    permutation PyCIL-style code gets from seed 1993), else 0..n-1."""
     from clbench.errors import ClbenchError
 
+    if class_order is None and seed is not None:
+        return [int(c) for c in np.random.RandomState(seed).permutation(num_classes)]
     order = list(range(num_classes)) if class_order is None else [int(c) for c in class_order]
     if sorted(order) != list(range(num_classes)):
         raise ClbenchError(

@@ -27,7 +27,7 @@ def build(params: SplitParams, data: object) -> Scenario:
     x = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
     x = (x - 0.5) / 0.5
     y = torch.as_tensor(digits.target, dtype=torch.int64)
-    order = resolve_class_order(params.class_order, 10, params.name)
+    order = resolve_class_order(params.class_order, 10, params.name, params.class_order_seed)
     bench = class_incremental(
         (x[tr], y[tr]), (x[te], y[te]), order, split_classes(10, params.n_experiences, params.name)
     )

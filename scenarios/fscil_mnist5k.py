@@ -34,6 +34,7 @@ class FscilMnist5kParams(ScenarioParams):
     n_shots: int = 5  # training digits per new class
     n_sessions: int | None = None  # incremental sessions; None: as many as the classes allow
     class_order: list[int] | None = None  # None: 0, 1, ..., 9 (base classes first)
+    class_order_seed: int | None = None  # without class_order: a seeded permutation
     shot_seed: int = 0  # draws the shots; independent of the run's seed
 
 
@@ -69,7 +70,9 @@ def draw_shots(labels: torch.Tensor, cls: int, n_shots: int, shot_seed: int) -> 
 
 def build_fscil(params: FscilMnist5kParams, data: object) -> Scenario:
     trx, try_, tex, tey = load_mnist_5k()
-    order = resolve_class_order(params.class_order, NUM_CLASSES, params.name)
+    order = resolve_class_order(
+        params.class_order, NUM_CLASSES, params.name, params.class_order_seed
+    )
     sessions = session_classes(params, order)
     exps = []
     for i, classes in enumerate(sessions):

@@ -131,12 +131,9 @@ class ClassIncrementalParams(ScenarioParams):
 
 def class_order(params: ClassIncrementalParams, num_classes: int) -> list[int]:
     """`scenario.class_order`, else a permutation seeded by `class_order_seed`, else 0..n-1."""
-    if params.class_order is None and params.class_order_seed is not None:
-        # numpy's legacy generator: the same permutation PyCIL-style code gets from seed 1993
-        return [
-            int(c) for c in np.random.RandomState(params.class_order_seed).permutation(num_classes)
-        ]
-    return resolve_class_order(params.class_order, num_classes, params.name)
+    return resolve_class_order(
+        params.class_order, num_classes, params.name, params.class_order_seed
+    )
 
 
 def online_info(params: ClassIncrementalParams) -> dict:

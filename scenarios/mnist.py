@@ -40,7 +40,7 @@ def build(params: SplitParams, data: object) -> Scenario:
     root = Path(str(data.root)).expanduser()  # type: ignore[attr-defined]
     download = bool(data.download)  # type: ignore[attr-defined]
     train, test = _load(root, True, download), _load(root, False, download)
-    order = resolve_class_order(params.class_order, 10, params.name)
+    order = resolve_class_order(params.class_order, 10, params.name, params.class_order_seed)
     bench = class_incremental(
         train, test, order, split_classes(10, params.n_experiences, params.name)
     )

@@ -71,7 +71,7 @@ def load_mnist_5k() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Ten
 
 def build_split(params: SplitParams, data: object) -> Scenario:
     trx, try_, tex, tey = load_mnist_5k()
-    order = resolve_class_order(params.class_order, 10, params.name)
+    order = resolve_class_order(params.class_order, 10, params.name, params.class_order_seed)
     bench = class_incremental(
         (trx, try_), (tex, tey), order, split_classes(10, params.n_experiences, params.name)
     )

@@ -8,7 +8,7 @@ STRATEGIES.add(
     "finetune",
     "strategies.finetune:Finetune",
     "plain SGD on each experience in turn (lower bound: forgets)",
-    kinds=("class-il", "domain-il"),
+    kinds=("class-il", "domain-il", "instance"),
 )
 STRATEGIES.add(
     "joint",
@@ -19,8 +19,9 @@ STRATEGIES.add(
 STRATEGIES.add(
     "replay",
     "strategies.replay:Replay",
-    "experience replay from a reservoir buffer of strategy.buffer_size samples",
-    kinds=("class-il", "domain-il"),
+    "experience replay from a reservoir buffer of strategy.buffer_size samples, or a FIFO of "
+    "the last strategy.fifo_sets experiences (strategy.buffer_policy=fifo-sets)",
+    kinds=("class-il", "domain-il", "instance"),
 )
 STRATEGIES.add(
     "lwf",
@@ -44,7 +45,7 @@ STRATEGIES.add(
     "nmc",
     "strategies.nmc:NMC",
     "nearest class mean on a frozen backbone (no training, no exemplars)",
-    kinds=("class-il", "fscil"),
+    kinds=("class-il", "fscil", "instance"),
 )
 STRATEGIES.add(
     "teen",
@@ -94,4 +95,22 @@ STRATEGIES.add(
     "strategies.onpro:OnPro",
     "online CL: online prototype equilibrium + adaptive prototypical feedback (run online)",
     kinds=("class-il",),
+)
+STRATEGIES.add(
+    "icarl",
+    "strategies.icarl:ICaRL",
+    "iCaRL: herding exemplars, distillation with BCE, nearest-mean-of-exemplars classifier",
+    kinds=("class-il",),
+)
+STRATEGIES.add(
+    "derpp",
+    "strategies.derpp:DERpp",
+    "DER++: replay of stored logits (MSE) and labels (CE) from a reservoir filled per batch",
+    kinds=("class-il", "domain-il"),
+)
+STRATEGIES.add(
+    "gdumb",
+    "strategies.gdumb:GDumb",
+    "GDumb: greedy class-balanced memory; retrained from scratch on it before evaluation",
+    kinds=("class-il", "domain-il"),
 )

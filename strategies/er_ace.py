@@ -16,13 +16,14 @@ Notes: docs/strategies/er-ace.md.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from clbench.distributed import gather_interleaved
-from clbench.stream import Experience
+from clbench.errors import ClbenchError
+from clbench.stream import Experience, Scenario
 from strategies.replay import Replay
 
 
@@ -49,6 +50,11 @@ class ERACE(Replay):
         "first_experience": "our choice (authors' code, Avalanche): plain cross-entropy",
         "buffer": "our choice (as Avalanche): reservoir, each experience added before it",
     }
+
+    def __init__(self, cfg: Any, scenario: Scenario) -> None:
+        super().__init__(cfg, scenario)
+        if self.params.buffer_policy != "reservoir":
+            raise ClbenchError("er-ace replays from a reservoir: strategy.buffer_policy=reservoir")
 
     def classes_mask(self, classes: torch.Tensor | list[int], device: torch.device) -> torch.Tensor:
         mask = torch.zeros(self.num_classes, dtype=torch.bool, device=device)

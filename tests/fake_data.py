@@ -222,3 +222,21 @@ def write_core50(root: Path, objects: int = 3, frames: int = 2, seed: int = 0, r
     (lists / "test_filelist.txt").write_text("\n".join(rows(3) + rows(7) + rows(10)) + "\n")
     (base / "core50_128x128" / "s1").mkdir(parents=True, exist_ok=True)
     return base
+
+
+def write_omniglot(root: Path, alphabets: int = 2, characters: int = 2, drawings: int = 20) -> Path:
+    """omniglot-py/images_background/<alphabet>/<character>/<id>_<nn>.png: 105x105 binary
+    ("1"-mode) PNGs as torchvision unpacks them. Drawing n of a character has its top-left
+    n x n pixels black (0) on white (1), so a test can tell which file was read."""
+    from PIL import Image
+
+    folder = root / "omniglot-py" / "images_background"
+    for a in range(alphabets):
+        for c in range(characters):
+            char = folder / f"Alphabet_{a}" / f"character{c + 1:02d}"
+            char.mkdir(parents=True, exist_ok=True)
+            for n in range(drawings):
+                arr = np.full((105, 105), 255, dtype=np.uint8)
+                arr[:n, :n] = 0
+                Image.fromarray(arr).convert("1").save(char / f"{a:02d}{c:02d}_{n + 1:02d}.png")
+    return folder

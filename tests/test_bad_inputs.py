@@ -18,6 +18,9 @@ def _rows():
     return rows
 
 
+RUN_FIRST = ("resumecfg", "statekey", "stategarbage")  # setups that finish a run first
+
+
 def _setup(row_id: str, tmp: Path) -> None:
     if row_id == "notmap":
         (tmp / "list.yaml").write_text("- 1\n- 2\n")
@@ -31,7 +34,9 @@ def _setup(row_id: str, tmp: Path) -> None:
 
         write_cifar100(tmp)
         write_session_lists(tmp / "lists", [[0, 1, "abc"]] + [[100 + s] for s in range(8)])
-    elif row_id == "resumecfg":
+    elif row_id in ("badyaml", "sweepyaml", "workers", "ckpttext"):
+        (tmp / "bad.yaml").write_text("a: [1, 2\n")
+    elif row_id in ("resumecfg", "statekey", "stategarbage"):
         args = [
             "run",
             "--scenario",
@@ -44,6 +49,15 @@ def _setup(row_id: str, tmp: Path) -> None:
         assert main(args) == 0
         (run_dir,) = (tmp / "res" / "work" / "split-digits" / "replay").iterdir()
         run_dir.rename(tmp / "run")
+        state = tmp / "run" / "state.pt"
+        if row_id == "statekey":
+            import torch
+
+            saved = torch.load(state, weights_only=True)
+            del saved["rows"]
+            torch.save(saved, state)
+        elif row_id == "stategarbage":
+            state.write_text("not a state file\n")
 
 
 @pytest.mark.parametrize(
@@ -64,4 +78,4 @@ def test_bad_input(row_id, what, args, message, tmp_path, capsys, monkeypatch):
     if "invalid choice" in expected:  # argparse quotes choices differently across Pythons
         err, expected = err.replace("'", ""), expected.replace("'", "")
     assert err == expected
-    assert not list(tmp_path.rglob("runs/*/*/*.json")) or row_id == "resumecfg"
+    assert not list(tmp_path.rglob("runs/*/*/*.json")) or row_id in RUN_FIRST

@@ -107,6 +107,15 @@ def test_online_buffer_takes_each_batch_after_its_step(tmp_path):
     assert model.buffer.n_seen == 3  # no look-ahead: the next experience is not added
 
 
+def test_fifo_sets_buffer_is_refused(tmp_path):
+    from clbench.errors import ClbenchError
+    from clbench.stream import Scenario
+
+    cfg = quick_cfg("er-ace", "split-digits", tmp_path, "strategy.buffer_policy=fifo-sets")
+    with pytest.raises(ClbenchError, match="buffer_policy=reservoir"):
+        ERACE(cfg, Scenario("toy", 6, (1, 2, 2), list(range(6)), None))
+
+
 @pytest.mark.slow
 def test_er_ace_beats_finetune_and_forgets_less_than_replay_on_split_mnist_5k(tmp_path):
     """The paper's claim in small: shielding the old classes from the incoming batch's

@@ -1,0 +1,25 @@
+"""iCaRL under 2-process DDP (CPU, gloo): the exemplar memory, the class means and the weights
+agree across processes after every experience (the runner checks), and the numbers match one
+process, since every process encodes the whole experience for herding."""
+
+import json
+
+import pytest
+from test_ddp import _run
+
+
+@pytest.mark.slow
+def test_icarl_two_processes_match_one(tmp_path, monkeypatch, run_cli):
+    import test_ddp
+
+    # options first: argparse takes the key=value overrides as one positional run
+    base = ["--strategy", "icarl", "--scenario", "split-digits", "seed=2", "train.epochs=2"]
+    base += ["trainer.accelerator=cpu", "trainer.progress_bar=false", "strategy.buffer_size=100"]
+    monkeypatch.setattr(test_ddp, "ARGS", base)
+    ddp = _run(run_cli, tmp_path / "ddp", "trainer.devices=2", "trainer.strategy=ddp")
+    rec = json.loads(ddp[0].read_text())
+    assert rec["world_size"] == 2 and rec["ddp_state_checked"] is True
+    assert sum(rec["test_sizes"]) == 360  # every test sample scored exactly once
+    ref = json.loads(_run(run_cli, tmp_path / "one")[0].read_text())
+    for a, b in zip(rec["accuracy_matrix"], ref["accuracy_matrix"], strict=True):
+        assert a == pytest.approx(b, abs=0.02)
