@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
-from avalanche.training import DER, GDumb, ICaRL, LwF, Naive, Replay
+from avalanche.training import DER, ER_ACE, EWC, GDumb, ICaRL, LwF, Naive, Replay
 from avalanche.training.plugins import ReplayPlugin, SupervisedPlugin
 from avalanche.training.storage_policy import ReservoirSamplingBuffer
 from omegaconf import DictConfig
@@ -151,6 +151,27 @@ def build_gdumb(cfg: DictConfig, model: MLP, common: dict[str, Any], opts: dict[
     return GDumb(mem_size=int(cfg.strategy.buffer_size), **common)
 
 
+def build_ewc(cfg: DictConfig, model: MLP, common: dict[str, Any], opts: dict[str, Any]) -> Any:
+    # Avalanche's penalty is lambda * sum F (theta - theta*)^2 with F the mean over batches of
+    # the squared gradient of each batch's mean loss, about 1/batch of clbench's per-sample
+    # Fisher (independent per-sample gradients of mean ~0), and clbench's is lambda / 2 * ...:
+    # the same penalty needs lambda * batch / 2 on Avalanche's side.
+    s = cfg.strategy
+    scale = int(cfg.train.batch_size) / 2
+    return EWC(
+        ewc_lambda=float(s.ewc_lambda) * scale,
+        mode="online",
+        decay_factor=float(s.decay),
+        **common,
+    )
+
+
+def build_er_ace(cfg: DictConfig, model: MLP, common: dict[str, Any], opts: dict[str, Any]) -> Any:
+    return ER_ACE(
+        mem_size=int(cfg.strategy.buffer_size), batch_size_mem=replay_batch(cfg), **common
+    )
+
+
 METHODS: dict[str, Method] = {
     "replay": Method(
         "Replay",
@@ -179,5 +200,18 @@ METHODS: dict[str, Method] = {
         build_gdumb,
         "memory: Avalanche's class-balanced reservoirs vs the paper's greedy sampler "
         "(the same class counts here); clbench masks unseen classes (all seen at the end)",
+    ),
+    "ewc": Method(
+        "EWC",
+        build_ewc,
+        "mode online, same decay; Avalanche's lambda = clbench's * batch / 2 (its Fisher "
+        "squares batch-mean gradients: about 1/batch of clbench's per-sample one)",
+    ),
+    "er-ace": Method(
+        "ER_ACE",
+        build_er_ace,
+        "buffer: Avalanche's class-balanced vs clbench's reservoir, both taking each "
+        "experience before training on it; replay batches cycled without replacement vs "
+        "drawn with replacement",
     ),
 }

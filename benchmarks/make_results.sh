@@ -14,10 +14,10 @@ blocks=("${@:-split fscil permuted ctta schedules online instance}")
 for block in ${blocks[@]}; do
   for seed in 0 1 2; do
     case "$block" in
-      split)    for s in finetune joint replay lwf icarl derpp gdumb; do
+      split)    for s in finetune joint replay lwf icarl derpp gdumb ewc er-ace; do
                   run --strategy "$s" --scenario split-mnist-5k "seed=$seed"; done ;;
       fscil)    for s in nmc teen fscil-tricks fast-slow; do run --strategy "$s" --scenario fscil-mnist-5k "seed=$seed"; done ;;
-      permuted) for s in finetune replay powerlaw-replay lwf; do run --strategy "$s" --scenario permuted-mnist-5k "seed=$seed"; done ;;
+      permuted) for s in finetune replay powerlaw-replay lwf ewc; do run --strategy "$s" --scenario permuted-mnist-5k "seed=$seed"; done ;;
       ctta)     for s in source tent vdp; do run --strategy "$s" --scenario mnist-5k-c "seed=$seed"; done ;;
       # LR schedules of one strategy (the constant one is replay's row of the split block)
       schedules) for sch in cosine repeated-cosine infinite; do

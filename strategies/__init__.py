@@ -30,6 +30,18 @@ STRATEGIES.add(
     kinds=("class-il", "domain-il"),
 )
 STRATEGIES.add(
+    "ewc",
+    "strategies.ewc:EWC",
+    "online EWC: quadratic penalty on the weights, diagonal Fisher accumulated with a decay",
+    kinds=("class-il", "domain-il"),
+)
+STRATEGIES.add(
+    "er-ace",
+    "strategies.er_ace:ERACE",
+    "ER-ACE: replay, the current batch's cross-entropy masked to the classes it holds",
+    kinds=("class-il",),
+)
+STRATEGIES.add(
     "nmc",
     "strategies.nmc:NMC",
     "nearest class mean on a frozen backbone (no training, no exemplars)",

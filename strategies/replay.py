@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from clbench.config import StrategyParams
+from clbench.distributed import world_rank
 from clbench.errors import ClbenchError
 from clbench.stream import Experience, Scenario
 from strategies.base import Strategy
@@ -195,11 +196,17 @@ class Replay(Strategy):
         order = torch.randperm(len(x), generator=g)  # the stream order within the experience
         self.buffer.add(x[order], y[order], g)
 
+    def with_replayed(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch followed by this process's slice of a replay batch (nothing while the
+        buffer is empty): the same draw on every process (one shared stream)."""
+        if not len(self.buffer):
+            return x, y
+        world, rank = world_rank()
+        bx, by = self.buffer.sample(self.replay_batch_size, self.rng("replay-batches"))
+        return torch.cat([x, bx[rank::world].to(x.device)]), torch.cat(
+            [y, by[rank::world].to(y.device)]
+        )
+
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if len(self.buffer):
-            world, rank = self.trainer.world_size, self.trainer.global_rank
-            # the same draw on every process (one shared stream); each takes its slice
-            bx, by = self.buffer.sample(self.replay_batch_size, self.rng("replay-batches"))
-            x = torch.cat([x, bx[rank::world].to(x.device)])
-            y = torch.cat([y, by[rank::world].to(y.device)])
+        x, y = self.with_replayed(x, y)
         return F.cross_entropy(self(self.augment(x)), y)  # replayed samples augmented too
