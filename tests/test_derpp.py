@@ -85,8 +85,8 @@ def test_bad_weights_are_config_errors(tmp_path):
     from clbench.errors import ClbenchError
     from clbench.stream import Scenario
 
-    cfg = quick_cfg("derpp", "split-digits", tmp_path, "strategy.alpha=-1")
-    with pytest.raises(ClbenchError, match="alpha"):
+    with pytest.raises(ClbenchError, match="alpha"):  # at compose (negative) or in DERpp
+        cfg = quick_cfg("derpp", "split-digits", tmp_path, "strategy.alpha=-1")
         DERpp(cfg, Scenario("toy", 2, (1, 2, 2), [0, 1], None))
 
 
