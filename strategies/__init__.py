@@ -83,3 +83,10 @@ STRATEGIES.add(
     "online CL: online prototype equilibrium + adaptive prototypical feedback (run online)",
     kinds=("class-il",),
 )
+STRATEGIES.add(
+    "ocm",
+    "strategies.ocm:OCM",
+    "online: CE + OCM's instance contrast over rotation pseudo-classes + contrast with the "
+    "previous model, reservoir buffer",
+    kinds=("class-il",),
+)
