@@ -78,6 +78,13 @@ STRATEGIES.add(
     kinds=("ctta",),
 )
 STRATEGIES.add(
+    "cotta",
+    "strategies.cotta:CoTTA",
+    "CTTA: whole model adapted to EMA-teacher pseudo-labels (augmentation-averaged when "
+    "unsure), stochastic restore to the source weights",
+    kinds=("ctta",),
+)
+STRATEGIES.add(
     "onpro",
     "strategies.onpro:OnPro",
     "online CL: online prototype equilibrium + adaptive prototypical feedback (run online)",
