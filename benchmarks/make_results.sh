@@ -18,12 +18,12 @@ for block in ${blocks[@]}; do
                   run --strategy "$s" --scenario split-mnist-5k "seed=$seed"; done ;;
       fscil)    for s in nmc teen fscil-tricks fast-slow; do run --strategy "$s" --scenario fscil-mnist-5k "seed=$seed"; done ;;
       permuted) for s in finetune replay powerlaw-replay lwf ewc; do run --strategy "$s" --scenario permuted-mnist-5k "seed=$seed"; done ;;
-      ctta)     for s in source tent vdp; do run --strategy "$s" --scenario mnist-5k-c "seed=$seed"; done ;;
+      ctta)     for s in source tent vdp cotta; do run --strategy "$s" --scenario mnist-5k-c "seed=$seed"; done ;;
       # LR schedules of one strategy (the constant one is replay's row of the split block)
       schedules) for sch in cosine repeated-cosine infinite; do
                    run --strategy replay --scenario split-mnist-5k "train.schedule=$sch" "seed=$seed"; done ;;
       # the online protocol: one pass in stream batches of 10, the same buffer of 200
-      online)   for s in onpro replay; do
+      online)   for s in onpro ocm replay; do
                   run --strategy "$s" --scenario split-mnist-5k scenario.online=true scenario.batch_size=10 \
                     strategy.buffer_size=200 "seed=$seed"; done ;;
       # the continual few-shot instance test (one episode per seed); replay: the paper's FIFO of

@@ -91,6 +91,13 @@ STRATEGIES.add(
     kinds=("ctta",),
 )
 STRATEGIES.add(
+    "cotta",
+    "strategies.cotta:CoTTA",
+    "CTTA: whole model adapted to EMA-teacher pseudo-labels (augmentation-averaged when "
+    "unsure), stochastic restore to the source weights",
+    kinds=("ctta",),
+)
+STRATEGIES.add(
     "onpro",
     "strategies.onpro:OnPro",
     "online CL: online prototype equilibrium + adaptive prototypical feedback (run online)",
@@ -113,4 +120,11 @@ STRATEGIES.add(
     "strategies.gdumb:GDumb",
     "GDumb: greedy class-balanced memory; retrained from scratch on it before evaluation",
     kinds=("class-il", "domain-il"),
+)
+STRATEGIES.add(
+    "ocm",
+    "strategies.ocm:OCM",
+    "online: CE + OCM's instance contrast over rotation pseudo-classes + contrast with the "
+    "previous model, reservoir buffer",
+    kinds=("class-il",),
 )

@@ -16,6 +16,7 @@ Notes: docs/strategies/tta.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,60 @@ def softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
 def soft_cross_entropy(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """Mean over the batch of -sum_k softmax(teacher)_k log softmax(student)_k (CoTTA's loss)."""
     return -(teacher.softmax(dim=1) * student.log_softmax(dim=1)).sum(dim=1).mean()
+
+
+# CoTTA's teacher-student pieces (Wang et al. CVPR 2022, Sec. 3; shared by cotta and vdp)
+
+
+def ema_update(teacher: torch.Tensor, student: torch.Tensor, momentum: float) -> torch.Tensor:
+    """momentum * teacher + (1 - momentum) * student (CoTTA Eq. 2)."""
+    return momentum * teacher + (1.0 - momentum) * student
+
+
+def needs_augmentation(anchor_prob: torch.Tensor, threshold: float) -> bool:
+    """CoTTA: average over augmentations when the source model's mean confidence is low."""
+    return bool(anchor_prob.mean() < threshold)
+
+
+def pseudo_labels(
+    standard: torch.Tensor,
+    augmented: torch.Tensor | None,
+    anchor_prob: torch.Tensor,
+    threshold: float,
+) -> torch.Tensor:
+    """The teacher's target logits: the mean of `augmented` (A, B, K) over its A copies when
+    `needs_augmentation`, else `standard` (B, K)."""
+    if not needs_augmentation(anchor_prob, threshold):
+        return standard
+    if augmented is None:
+        raise ValueError("low anchor confidence: augmented teacher outputs are needed")
+    return augmented.mean(dim=0)
+
+
+def stochastic_restore(
+    param: torch.Tensor, source: torch.Tensor, prob: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Each entry reset to `source` with probability `prob` (CoTTA Sec. 3.3)."""
+    keep = torch.rand(param.shape, generator=generator) >= prob
+    return torch.where(keep.to(param.device), param, source)
+
+
+def teacher_pseudo_labels(
+    teacher: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    anchor_prob: torch.Tensor,
+    threshold: float,
+    n_augmentations: int,
+    view: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """CoTTA's target logits: `teacher(x)`, or its mean over `n_augmentations` random views of
+    x (`view` draws one) when the anchor is unsure (`needs_augmentation`); views are drawn only
+    then (CoTTA's code computes them on every batch and discards them)."""
+    standard = teacher(x)
+    if n_augmentations == 0 or not needs_augmentation(anchor_prob, threshold):
+        return standard
+    augmented = torch.stack([teacher(view(x)) for _ in range(n_augmentations)])
+    return pseudo_labels(standard, augmented, anchor_prob, threshold)
 
 
 @dataclass
@@ -110,12 +165,17 @@ class TestTimeAdaptation(Strategy):
 
     @torch.no_grad()
     def _remember(self, x: torch.Tensor, index: torch.Tensor) -> None:
-        if self._online is None:  # on the training device, so no sync per step
-            self._online = torch.full((self._online_n,), -1, dtype=torch.int64, device=x.device)
+        """Predict the batch before the update on it and keep the classes (`_store`)."""
         was_training = self.training
         self.train(False)  # as the runner predicts (e.g. no dropout); adapting modes stay
-        self._online[index] = self.predict(x).to(torch.int64)
+        self._store(index, self.predict(x))
         self.train(was_training)
+
+    def _store(self, index: torch.Tensor, classes: torch.Tensor) -> None:
+        if self._online is None:  # on the training device, so no sync per step
+            n = self._online_n
+            self._online = torch.full((n,), -1, dtype=torch.int64, device=classes.device)
+        self._online[index.to(classes.device)] = classes.to(torch.int64)
 
     def optimizer_settings(self) -> dict[str, Any]:
         if not bool(self.adapting):

@@ -27,7 +27,14 @@ from torch import nn
 from clbench.augment import cotta_view
 from clbench.errors import ClbenchError
 from clbench.stream import Scenario
-from strategies.tta import TestTimeAdaptation, TTAParams, soft_cross_entropy
+from strategies.tta import (
+    TestTimeAdaptation,
+    TTAParams,
+    ema_update,
+    soft_cross_entropy,
+    stochastic_restore,
+    teacher_pseudo_labels,
+)
 
 # -- pure functions ---------------------------------------------------------------------------
 
@@ -49,11 +56,6 @@ def apply_prompts(
     return x + mask * (specific + agnostic)
 
 
-def ema_update(teacher: torch.Tensor, student: torch.Tensor, momentum: float) -> torch.Tensor:
-    """momentum * teacher + (1 - momentum) * student (CoTTA Eq. 2)."""
-    return momentum * teacher + (1.0 - momentum) * student
-
-
 def homeostasis_update(omega: torch.Tensor, grad: torch.Tensor, factor: float) -> torch.Tensor:
     """Domain sensitivity smoothed over time: factor * omega + (1 - factor) * grad^2."""
     return factor * omega + (1.0 - factor) * grad.pow(2)
@@ -67,34 +69,6 @@ def homeostasis_penalty(
     if mean <= 0:
         return agnostic.sum() * 0.0
     return lam * ((omega / mean) * (agnostic - old).pow(2)).sum()
-
-
-def needs_augmentation(anchor_prob: torch.Tensor, threshold: float) -> bool:
-    """CoTTA: average over augmentations when the source model's mean confidence is low."""
-    return bool(anchor_prob.mean() < threshold)
-
-
-def pseudo_labels(
-    standard: torch.Tensor,
-    augmented: torch.Tensor | None,
-    anchor_prob: torch.Tensor,
-    threshold: float,
-) -> torch.Tensor:
-    """The teacher's target logits: the mean of `augmented` (A, B, K) over its A copies when
-    `needs_augmentation`, else `standard` (B, K)."""
-    if not needs_augmentation(anchor_prob, threshold):
-        return standard
-    if augmented is None:
-        raise ValueError("low anchor confidence: augmented teacher outputs are needed")
-    return augmented.mean(dim=0)
-
-
-def stochastic_restore(
-    param: torch.Tensor, source: torch.Tensor, prob: float, generator: torch.Generator
-) -> torch.Tensor:
-    """Each entry reset to `source` with probability `prob` (CoTTA Sec. 3.3)."""
-    keep = torch.rand(param.shape, generator=generator) >= prob
-    return torch.where(keep.to(param.device), param, source)
 
 
 # -- the strategy -----------------------------------------------------------------------------
@@ -189,17 +163,14 @@ class VDP(TestTimeAdaptation):
         p = self.params
         with torch.no_grad():
             anchor_prob = self(x).softmax(dim=1).max(dim=1).values  # the source model
-            standard = self._teacher(x)
-            augmented = None
-            if p.n_augmentations > 0 and needs_augmentation(anchor_prob, p.anchor_threshold):
-                augmented = torch.stack(
-                    [
-                        self._teacher(cotta_view(x, self._gen, self._mean, self._std, self._flip))
-                        for _ in range(p.n_augmentations)
-                    ]
-                )
-            threshold = p.anchor_threshold if augmented is not None else -1.0
-            target = pseudo_labels(standard, augmented, anchor_prob, threshold)
+            target = teacher_pseudo_labels(
+                self._teacher,
+                x,
+                anchor_prob,
+                p.anchor_threshold,
+                p.n_augmentations,
+                lambda v: cotta_view(v, self._gen, self._mean, self._std, self._flip),
+            )
         student = self(apply_prompts(x, self.prompt_specific, self.prompt_agnostic, self.mask))
         loss = soft_cross_entropy(student, target)
         (grad,) = torch.autograd.grad(loss, self.prompt_agnostic, retain_graph=True)

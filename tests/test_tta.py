@@ -12,17 +12,20 @@ from conftest import quick_cfg
 from clbench.augment import cotta_view
 from clbench.errors import ClbenchError
 from strategies.tent import Tent
-from strategies.tta import soft_cross_entropy, softmax_entropy
+from strategies.tta import (
+    ema_update,
+    needs_augmentation,
+    pseudo_labels,
+    soft_cross_entropy,
+    softmax_entropy,
+    stochastic_restore,
+)
 from strategies.vdp import (
     VDP,
     apply_prompts,
-    ema_update,
     homeostasis_penalty,
     homeostasis_update,
-    needs_augmentation,
     prompt_mask,
-    pseudo_labels,
-    stochastic_restore,
 )
 
 # -- pure functions against hand-computed values ----------------------------------------------

@@ -15,6 +15,7 @@ not beat replay on split-mnist-5k. Notes: docs/strategies/onpro.md.
 """
 
 from strategies.onpro.apf import allocate_pairs, inbatch_mixup_lambdas, mix, pair_probabilities
+from strategies.onpro.contrast import InstanceContrast
 from strategies.onpro.ddp import gather_global_batch
 from strategies.onpro.losses import (
     class_prototypes,
@@ -23,11 +24,13 @@ from strategies.onpro.losses import (
     rotation_views,
     supervised_nt_xent,
 )
-from strategies.onpro.params import AUGMENTS, OnProParams
+from strategies.onpro.params import AUGMENTS, ContrastParams, OnProParams
 from strategies.onpro.strategy import OnPro
 
 __all__ = [
     "AUGMENTS",
+    "ContrastParams",
+    "InstanceContrast",
     "OnPro",
     "OnProParams",
     "allocate_pairs",

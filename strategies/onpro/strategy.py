@@ -10,29 +10,24 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from clbench.augment import onpro_view
-from clbench.errors import ClbenchError
-from clbench.stream import Experience, Scenario
-from strategies.base import Strategy
+from clbench.stream import Scenario
 from strategies.onpro.apf import allocate_pairs, inbatch_mixup_lambdas, mix, pair_probabilities
+from strategies.onpro.contrast import InstanceContrast
 from strategies.onpro.ddp import gather_global_batch
 from strategies.onpro.losses import (
     class_prototypes,
     mixup_cross_entropy,
     prototype_contrast_loss,
-    rotation_views,
-    supervised_nt_xent,
 )
-from strategies.onpro.params import AUGMENTS, OnProParams
-from strategies.replay import ReservoirBuffer
+from strategies.onpro.params import OnProParams
 
 
-class OnPro(Strategy):
+class OnPro(InstanceContrast):
     """OnPro (Wei et al., ICCV 2023): OPE + APF + OCM's L_INS over a reservoir buffer."""
 
     Params = OnProParams
+    rng_name = "onpro"
     # the code: one Adam for the whole stream, betas (0.9, 0.99), not torch's default 0.999
     defaults = {
         "train": {
@@ -46,75 +41,21 @@ class OnPro(Strategy):
 
     def __init__(self, cfg: Any, scenario: Scenario) -> None:
         super().__init__(cfg, scenario)
+        # (classes, μ) of the latest memory batch; recomputed every step, so not saved
+        self._mu: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def checks(self) -> list[tuple[str, bool, str]]:
         p = self.params
-        self.proj_dim = p.proj_dim if p.proj_dim is not None else min(128, self.feature_dim)
-        checks = [
-            ("buffer_size", p.buffer_size >= 0, ">= 0"),
-            ("mem_batch_size", p.mem_batch_size >= 1, ">= 1"),
-            ("mem_per_class", p.mem_per_class >= 1, ">= 1"),
-            ("proj_dim", 1 <= self.proj_dim <= self.feature_dim, f"in [1, {self.feature_dim}]"),
-            ("ins_views", p.ins_views in (0, 1, 4, 16), "one of 0, 1, 4, 16"),
+        return [
+            *super().checks(),
             ("mixup_base_rate", 0 <= p.mixup_base_rate <= 1, "in [0, 1]"),
             ("mixup_p", 0 <= p.mixup_p <= 1, "in [0, 1]"),
             ("mixup_upper", 0 <= p.mixup_lower <= p.mixup_upper <= 1, ">= mixup_lower, <= 1"),
             ("mixup_alpha", p.mixup_alpha > 0, "> 0"),
             ("proto_temperature", p.proto_temperature > 0, "> 0"),
-            ("ins_temperature", p.ins_temperature > 0, "> 0"),
         ]
-        for key, ok, must in checks:
-            if not ok:
-                raise ClbenchError(f"strategy.{key} must be {must}, got {getattr(p, key)}")
-        shape = tuple(scenario.input_shape)
-        if p.ins_views > 1 and (len(shape) != 3 or shape[1] != shape[2]):
-            raise ClbenchError(
-                f"strategy.ins_views={p.ins_views} rotates images, which needs square "
-                f"images; input shape is {shape}: use strategy.ins_views=1 or 0"
-            )
-        name = p.augment
-        if name == "auto":
-            name = "digits" if shape[0] == 1 else "paper"
-        if name not in AUGMENTS:
-            raise ClbenchError(f"strategy.augment must be auto, paper or digits, got '{name}'")
-        self._aug = AUGMENTS[name]
-        self.projector = nn.Linear(self.feature_dim, self.proj_dim)
-        self.buffer = ReservoirBuffer(p.buffer_size)
-        self.seen = torch.zeros(self.num_classes, dtype=torch.bool)
-        self._exp_index = 0
-        self._step = 0  # stream batches so far in this experience
-        # (classes, μ) of the latest memory batch; recomputed every step, so not saved
-        self._mu: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    # -- state -------------------------------------------------------------------------
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"buffer": self.buffer.state(), "seen": self.seen.clone()}
-
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        self.buffer.load(state["buffer"])
-        self.seen = state["seen"].clone()
-
-    def before_experience(self, exp: Experience) -> None:
-        self._exp_index, self._step = exp.index, 0
-
-    @property
-    def _gen(self) -> torch.Generator:
-        # one stream, the same on every process and on resume: every random draw agrees
-        return self.rng("onpro")
 
     # -- pieces ------------------------------------------------------------------------
-    def _view(self, x: torch.Tensor) -> torch.Tensor:
-        return onpro_view(x, self._gen, **self._aug)
-
-    def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(normalised features, normalised projections)."""
-        f = self.backbone(x)
-        return F.normalize(f, dim=1), F.normalize(self.projector(f), dim=1)
-
-    def _sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """n buffer samples without replacement (all of them if fewer)."""
-        assert self.buffer.x is not None and self.buffer.y is not None
-        idx = torch.randperm(len(self.buffer), generator=self._gen)[:n]
-        return self.buffer.x[idx], self.buffer.y[idx]
-
     def _ope(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor | None = None):
         """L_pro of a batch over (x, A(x)), and the raw prototypes (classes, p, p̂).
         `z` (2n, d): projections of [x; A(x)] already computed."""
@@ -124,24 +65,6 @@ class OnPro(Strategy):
         classes, p1 = class_prototypes(z[:n], y)
         _, p2 = class_prototypes(z[n:], y)
         return prototype_contrast_loss(p1, p2, self.params.proto_temperature), classes, p1, p2
-
-    def _ins(self, x: torch.Tensor, labels: torch.Tensor, scale: float, exclude_self: bool):
-        """L_INS on [rot(x); A(rot(x))] with pseudo-labels label + C·view; also returns the
-        projections of the unrotated views (for OPE)."""
-        v = max(self.params.ins_views, 1)
-        rx = rotation_views(x, v)
-        f, z = self._embed(torch.cat([rx, self._view(rx)]))
-        if self.params.ins_views == 0:
-            n = len(x)
-            return torch.zeros((), device=x.device), torch.cat([z[:n], z[len(rx) : len(rx) + n]])
-        d = self.proj_dim
-        spare = self.feature_dim - d
-        start = int(torch.randint(spare, (1,), generator=self._gen)) if spare > 0 else 0
-        sim = scale * (z @ f[:, start : start + d].t() + z @ z.t())
-        pseudo = torch.cat([labels + self.num_classes * i for i in range(v)])
-        loss = supervised_nt_xent(sim, pseudo, self.params.ins_temperature, exclude_self)
-        n = len(x)
-        return loss, torch.cat([z[:n], z[len(rx) : len(rx) + n]])
 
     def _apf(
         self, mx: torch.Tensor, my: torch.Tensor, classes: torch.Tensor, mu: torch.Tensor
@@ -199,7 +122,7 @@ class OnPro(Strategy):
         if self._exp_index == 0:
             # experience 1 (code's train_task0): CE on A(x) + L_INS + L_OPE
             ins, z = self._ins(x, y, 1.0, exclude_self=True)
-            ope = self._ope(x, y, z)[0]
+            ope = self._ope(x, y, self.unrotated(z, len(x)))[0]
             if len(self.buffer):
                 n = p.mem_batch_size  # the code: whole buffer or 64, no per-class cap here
                 mx, my = self._sample(n)
@@ -223,7 +146,7 @@ class OnPro(Strategy):
             ce = mixup_cross_entropy(self(self._view(ax)), ya, yb, lam)
             ope_m, classes, p1, p2 = self._ope(mx, my)
             self._mu = (classes.cpu(), ((p1 + p2) / 2).detach().cpu())
-            ope = self._ope(x, y, z)[0] + ope_m
+            ope = self._ope(x, y, self.unrotated(z, len(x)))[0] + ope_m
             ins = ins_s + ins_m
         # the reservoir update after the step, from the global batch: the same on every process
         self.buffer.add(x.detach().cpu(), y.cpu(), self._gen)
