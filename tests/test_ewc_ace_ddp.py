@@ -1,5 +1,5 @@
-"""ewc and er-ace under 2-process DDP (CPU, gloo): the state (ewc's all-reduced Fisher and
-anchors; er-ace's buffer) agrees across processes after every experience (the runner checks),
+"""ewc, er-ace and lwf under 2-process DDP (CPU, gloo): the state (ewc's all-reduced Fisher and
+anchors; er-ace's buffer; lwf's frozen copy) agrees across processes after every experience (the runner checks),
 and the numbers match one process: the same global batches, replay draws and ACE masks (of
 the gathered batch), only the order of float sums differs."""
 
@@ -14,11 +14,12 @@ from test_ddp import _run
     "strategy,extra",
     [
         ("ewc", []),
+        ("lwf", []),
         ("er-ace", []),
         # online: each global batch enters the reservoir after its step
         ("er-ace", ["scenario.online=true", "scenario.batch_size=10", "strategy.buffer_size=100"]),
     ],
-    ids=["ewc", "er-ace", "er-ace-online"],
+    ids=["ewc", "lwf", "er-ace", "er-ace-online"],
 )
 def test_two_processes_match_one(tmp_path, monkeypatch, run_cli, strategy, extra):
     import test_ddp
