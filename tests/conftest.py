@@ -94,3 +94,10 @@ def toy_fscil(strategy: str, *overrides: str, hidden_dim: int = 16):
         return Experience(i, classes, TensorDataset(x, y), TensorDataset(x, y))
 
     return model, [exp(0, [0, 1], 20), exp(1, [2], 5), exp(2, [3], 5)]
+
+
+def pytest_collection_modifyitems(config, items):
+    """A heavy test is slow too: `-m "not slow"` (the edit loop) leaves it out as well."""
+    for item in items:
+        if item.get_closest_marker("heavy") is not None:
+            item.add_marker(pytest.mark.slow)

@@ -90,7 +90,7 @@ def test_bad_weights_are_config_errors(tmp_path):
         DERpp(cfg, Scenario("toy", 2, (1, 2, 2), [0, 1], None))
 
 
-@pytest.mark.slow  # DDP: 2 gloo processes, then a one-process run
+@pytest.mark.heavy  # DDP: 2 gloo processes, then a one-process run
 def test_derpp_two_processes_match_one(tmp_path, monkeypatch, run_cli):
     import test_ddp
 
@@ -106,7 +106,7 @@ def test_derpp_two_processes_match_one(tmp_path, monkeypatch, run_cli):
         assert a == pytest.approx(b, abs=0.02)
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_derpp_keeps_up_with_replay_and_beats_finetune_on_split_mnist(tmp_path):
     """The paper's claim in small (Table 2, seq-MNIST): DER++ at least matches experience
     replay with the same buffer and forgets far less than finetuning (seeds 0-1)."""

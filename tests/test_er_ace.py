@@ -116,7 +116,7 @@ def test_fifo_sets_buffer_is_refused(tmp_path):
         ERACE(cfg, Scenario("toy", 6, (1, 2, 2), list(range(6)), None))
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_er_ace_beats_finetune_and_forgets_less_than_replay_on_split_mnist_5k(tmp_path):
     """The paper's claim in small: shielding the old classes from the incoming batch's
     cross-entropy keeps far more than finetuning and forgets less than plain replay

@@ -104,7 +104,7 @@ def test_bad_settings_are_one_line_errors(tmp_path, over):
         _model(tmp_path, *over)
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_ewc_forgets_less_than_finetune_on_permuted_digits(tmp_path):
     """The papers' claim in small: the Fisher-weighted anchor keeps more of the earlier
     permutations than plain finetuning (domain-incremental permuted MNIST digits)."""

@@ -9,7 +9,7 @@ import pytest
 from test_ddp import _run
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     "strategy,extra",
     [

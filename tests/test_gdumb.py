@@ -111,7 +111,7 @@ def test_kept_optimizer_state_is_a_config_error(tmp_path):
         _model(tmp_path, "train.optimizer_state=keep")
 
 
-@pytest.mark.slow  # DDP: 2 gloo processes, then a one-process run
+@pytest.mark.heavy  # DDP: 2 gloo processes, then a one-process run
 def test_gdumb_two_processes_match_one(tmp_path, monkeypatch, run_cli):
     import test_ddp
 
@@ -125,7 +125,7 @@ def test_gdumb_two_processes_match_one(tmp_path, monkeypatch, run_cli):
         assert a == pytest.approx(b, abs=0.02)
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_gdumb_beats_finetune_on_split_mnist(tmp_path):
     """The paper's claim in small (Table 3, MNIST class-IL): retraining on a small balanced
     memory beats sequential finetuning by far (buffer 200 and 500, seed 0)."""

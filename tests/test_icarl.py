@@ -126,7 +126,7 @@ def test_memory_budget_planned_data_loss_and_resume_state(tmp_path):
     assert torch.equal(other.predict(x), model.predict(x))
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_icarl_forgets_far_less_than_finetune_on_split_mnist_5k(tmp_path):
     """The paper's claim in small (its Fig. 2 against finetuning): with 200 exemplars, the
     nearest mean of exemplars keeps the old classes that finetuning forgets (class-incremental
@@ -147,7 +147,7 @@ def test_icarl_forgets_far_less_than_finetune_on_split_mnist_5k(tmp_path):
         assert final("icarl", seed) > final("finetune", seed) + 0.3
 
 
-@pytest.mark.slow  # clbench subprocesses
+@pytest.mark.heavy  # clbench subprocesses
 def test_killed_run_resumes_to_the_uninterrupted_record(tmp_path, run_cli):
     """The memory (extra state), the means (buffers) and the previous network (frozen copy)
     come back from the checkpoint: a run killed after experience 2 resumes to the same record."""

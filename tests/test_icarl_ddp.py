@@ -8,7 +8,7 @@ import pytest
 from test_ddp import _run
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_icarl_two_processes_match_one(tmp_path, monkeypatch, run_cli):
     import test_ddp
 

@@ -225,7 +225,7 @@ def _final(run_cli, tmp_path, strategy, seed, *extra):
     return json.loads(path.read_text())["metrics"]["final_accuracy"]
 
 
-@pytest.mark.slow  # 6 short runs (about 15 s each on an idle CPU)
+@pytest.mark.heavy  # 6 short runs (about 15 s each on an idle CPU)
 def test_replay_helps_on_the_instance_test(run_cli, tmp_path):
     fifo = ["strategy.buffer_policy=fifo-sets", "strategy.fifo_sets=5"]
     fifo.append("strategy.replay_batch_size=8")
@@ -237,7 +237,7 @@ def test_replay_helps_on_the_instance_test(run_cli, tmp_path):
     assert sum(replay) / 3 - sum(fine) / 3 >= 0.3
 
 
-@pytest.mark.slow  # DDP: 2 gloo processes, then one process
+@pytest.mark.heavy  # DDP: 2 gloo processes, then one process
 def test_fifo_replay_two_processes_match_one(run_cli, tmp_path):
     args = ["strategy.buffer_policy=fifo-sets", "strategy.fifo_sets=2", "train.epochs=5"]
     args += ["strategy.replay_batch_size=4", "scenario.n_support_sets=4"]

@@ -13,7 +13,7 @@ def _final(strategy, results_dir, *overrides):
     return run(cfg).record["metrics"]["final_accuracy"]
 
 
-@pytest.mark.slow  # six 400-step online runs on 28x28 digits: several minutes on 2 cores
+@pytest.mark.heavy  # six 400-step online runs on 28x28 digits: several minutes on 2 cores
 def test_ocm_beats_online_replay_with_the_same_buffer(results_dir):
     """OCM beats ER at the same buffer (the paper's tables), over three seeds. Measured, one
     torch thread, 4 pseudo-classes (for time; the default 16 gives 0.873/0.878/0.872):

@@ -17,7 +17,7 @@ OCM = [
 ]
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_ocm_two_processes_match_one(tmp_path, monkeypatch, run_cli):
     import test_ddp
 
