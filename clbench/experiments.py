@@ -45,11 +45,14 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 def settings(record: dict[str, Any]) -> dict[str, str]:
     """The keys of a record's configuration that define the experiment, as JSON text."""
     flat = flatten(record.get("config") or {})
-    # null is "not used": a record older than an optional key (absent) is the same experiment
+    # null is "not used": a record older than an optional key (absent) is the same experiment;
+    # a seed that follows the run's seed (e.g. scenario.episode_seed) varies with it
     return {
         k: json.dumps(v, sort_keys=True)
         for k, v in flat.items()
-        if k not in IRRELEVANT and v is not None
+        if k not in IRRELEVANT
+        and v is not None
+        and not (k.endswith("seed") and v == record.get("seed"))
     }
 
 

@@ -101,3 +101,12 @@ def test_leaderboard_with_plots_skips_a_ragged_record_in_one_line(tmp_path, caps
     assert main(["leaderboard", str(tmp_path), "--plots", str(tmp_path / "plots")]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.json" in err[0] and "ragged" in err[0]
+
+
+def test_a_seed_that_follows_the_run_seed_does_not_split_the_experiment():
+    recs = [_epochs(_rec("a", s, 0.5), 1, f"r{s}") for s in (0, 1)]
+    for r in recs:
+        r["config"]["scenario"] = {"episode_seed": r["seed"]}
+    assert {label for _, label, _ in label_experiments(recs)} == {"a"}
+    recs[1]["config"]["scenario"]["episode_seed"] = 7  # set apart from the run's seed
+    assert len({label for _, label, _ in label_experiments(recs)}) == 2
