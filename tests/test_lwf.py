@@ -80,7 +80,7 @@ def test_readme_lists_the_registered_lwf_file_in_under_80_lines():
     assert "strategies.lwf:LwF" in section
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_lwf_forgets_less_than_finetune_on_permuted_digits(tmp_path):
     """The paper's claim in small: distillation from the previous model keeps more of the old
     tasks than plain finetuning (domain-incremental permuted MNIST digits, seeds 0-1)."""
