@@ -58,8 +58,7 @@ class Strategy(L.LightningModule):
 
     def __init__(self, cfg: Any, scenario: Scenario) -> None:
         super().__init__()
-        # Manual optimisation: the base runs the step, so keeping the optimizer across fits
-        # is plain, and the loop is cheaper per step than Lightning's closure.
+        # Manual optimisation: the base runs the step (one kept optimizer, no closure per step)
         self.automatic_optimization = False
         self.cfg = cfg
         self.params = cfg.strategy
