@@ -6,6 +6,7 @@ A backbone may start from a local state_dict (`backbone.checkpoint=PATH`); nothi
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,25 @@ def resnet18(cfg: Any, input_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
 
     model = timm.create_model("resnet18", pretrained=False, num_classes=0, in_chans=input_shape[0])
     return model, int(model.num_features)
+
+
+@dataclass(frozen=True)
+class InputContract:
+    """What a backbone expects of its input batches: size (H, W), resampling, mean and std.
+
+    A pretrained backbone brings one (its timm pretrained config); the stream's images are
+    resized and normalised to it per batch on the device instead of the dataset's statistics.
+    """
+
+    size: tuple[int, int]
+    interpolation: str  # "bilinear" | "bicubic" | "nearest"
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def input_contract(cfg: Any) -> InputContract | None:
+    """The input contract of the backbone `cfg` describes, or None: the dataset's own."""
+    return None
 
 
 def _first_line(e: BaseException) -> str:
