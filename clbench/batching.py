@@ -126,4 +126,7 @@ def train_loader(
         return DataLoader(
             fast, batch_size=batch_size // world, sampler=sampler, collate_fn=pass_batch
         )
-    return DataLoader(data, batch_size=batch_size // world, sampler=sampler)
+    # datasets read from disk item by item (e.g. ImageFiles) say how many workers decode them;
+    # the sampler alone decides the order, so workers change the speed, never the batches
+    workers = int(getattr(data, "workers", 0))
+    return DataLoader(data, batch_size=batch_size // world, sampler=sampler, num_workers=workers)

@@ -49,8 +49,36 @@ class Scenario:
 
 
 def _to_tensors(dataset: Any) -> TensorDataset:
+    """An Avalanche dataset's (x, y) as tensors: its own tensors (no copy; a subset gathered
+    once) when it is a plain view of one TensorDataset, else read back through a DataLoader.
+    The same values in the same order either way."""
+    loader = DataLoader(dataset, batch_size=4096, shuffle=False)
+    # Starting a DataLoader's iteration draws its base seed from the global RNG: kept, so
+    # that the model's initial weights (drawn after this) are those of the committed records
+    batches = iter(loader)
+    plain = _plain_view(dataset)
+    if plain is not None:
+        return plain
     xs, ys = [], []
-    for batch in DataLoader(dataset, batch_size=4096, shuffle=False):
+    for batch in batches:
         xs.append(batch[0])
         ys.append(batch[1])
     return TensorDataset(torch.cat(xs), torch.cat(ys).long())
+
+
+def _plain_view(dataset: Any) -> TensorDataset | None:
+    """The (x, y) of an Avalanche dataset that only indexes one TensorDataset without
+    transforms (what scenarios/base.py builds), taken from the tensors themselves: the images
+    are not held twice (a CUB-sized stream's uint8 images are 1.4 GB). None otherwise."""
+    flat = getattr(dataset, "_flat_data", None)
+    parts = getattr(flat, "_datasets", None)
+    if not parts or len(parts) != 1 or not isinstance(parts[0], TensorDataset):
+        return None
+    groups = [getattr(flat, k, None) for k in ("_transform_groups", "_frozen_transform_groups")]
+    if any(g is None or getattr(g, "transform_groups", None) for g in groups):
+        return None  # transforms (or an unknown layout): read it back item by item
+    x, y = parts[0].tensors[:2]
+    if flat._indices is not None:
+        idx = torch.as_tensor(list(flat._indices), dtype=torch.long)
+        x, y = x[idx], y[idx]
+    return TensorDataset(x.contiguous(), y.long())

@@ -63,9 +63,7 @@ class Core50Scenario(ImageScenario):
     """Reads the shared test set back once and hands the same tensor to every experience."""
 
     def experiences(self) -> list[Experience]:
-        norm = self.info["normalization"]
-        test = _to_tensors(self.benchmark.test_stream[0].dataset)
-        test = TensorDataset(normalize(test.tensors[0], norm["mean"], norm["std"]), test.tensors[1])
+        test = _to_tensors(self.benchmark.test_stream[0].dataset)  # uint8, like the training data
         out = []
         for i, tr in enumerate(self.benchmark.train_stream):
             x, y = _to_tensors(tr.dataset).tensors
@@ -73,7 +71,7 @@ class Core50Scenario(ImageScenario):
                 Experience(
                     i,
                     torch.unique(y).tolist(),
-                    TensorDataset(normalize(x, norm["mean"], norm["std"]), y),
+                    TensorDataset(x, y),
                     test,
                 )
             )

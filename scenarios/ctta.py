@@ -12,7 +12,8 @@ What an experience holds (`CttaScenario.experiences()`):
 - `test`: the same images (the same tensor) with their labels, used only to score.
 Source (clean) training data, for pre-training the source model, is `info["source_train"]()`:
 a callable returning a labelled TensorDataset (loaded on demand: CTTA usually starts from a
-pretrained checkpoint and never needs it). `info["domains"]` names the experiences in order.
+pretrained checkpoint and never needs it; CIFAR's uint8 like the stream, normalised on the
+device by `Strategy.inputs`). `info["domains"]` names the experiences in order.
 `info["keep_order"]`: a domain's images are adapted on in their stored order, unshuffled, as
 in CoTTA's evaluation (its loaders never shuffle; CIFAR-10-C's stored order is CIFAR-10's test
 order, classes mixed). mnist-5k-c's test digits are stored sorted by class, so its images are
@@ -43,7 +44,6 @@ from scenarios.imagedata import (
     CIFAR100_STD,
     ImageScenario,
     image_info,
-    normalize,
 )
 
 
@@ -52,11 +52,9 @@ class CttaScenario(ImageScenario):
     """Experiences whose `train` carries the test images without labels (see module doc)."""
 
     def experiences(self) -> list[Experience]:
-        norm = self.info["normalization"]
         out = []
         for i, te in enumerate(self.benchmark.test_stream):
-            x, y = _to_tensors(te.dataset).tensors
-            x = normalize(x, norm["mean"], norm["std"]) if x.dtype == torch.uint8 else x
+            x, y = _to_tensors(te.dataset).tensors  # uint8: normalised per batch on the device
             classes = torch.unique(y).tolist()
             out.append(Experience(i, classes, TensorDataset(x), TensorDataset(x, y)))
         return out
@@ -140,8 +138,7 @@ def _build_cifar_c(
     def source_train() -> TensorDataset:
         from scenarios.cifar import load_cifar
 
-        x, y = load_cifar(source, data.root, True, bool(data.download))
-        return TensorDataset(normalize(x, *stats), y)
+        return TensorDataset(*load_cifar(source, data.root, True, bool(data.download)))
 
     info = image_info(
         *stats,

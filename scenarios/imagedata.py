@@ -1,14 +1,17 @@
 """Shared pieces of the image scenario families (CIFAR, Tiny ImageNet, CUB, miniImageNet, -C).
 
-Storage: the Avalanche benchmark of an image scenario holds **uint8** images (4x smaller than
-float32); `ImageScenario.experiences()` hands the runner float32 images normalised with the
-dataset's mean and std (`info["normalization"]`), which is what strategies consume today.
+The data path (docs/data-path.md): an image scenario's experiences hold **uint8** images at
+their stored or load resolution (4x smaller than float32; a 224-pixel ViT on CIFAR still keeps
+32x32 images on the host). Each batch becomes model input on the device in one place,
+`Strategy.inputs` (clbench/inputs.py): to the backbone's dtype, resized to the backbone's
+input size when its `InputContract` asks for another, normalised with the contract's or the
+dataset's mean and std (`info["normalization"]`). Fixed load-time preprocessing (resize,
+centre crop of files) happens once, when the images are read (`read_image`).
 
 Augmentation: a scenario names its training-time batch augmentation in
 `info["train_transform"]` (a key of `clbench.augment.BATCH_TRANSFORMS`); a strategy's
-`augment` (strategies/base.py) applies it on the device to every normalised float32 sample it
-trains on, replayed ones included. `info["test_transform"]` is always "none" because any fixed test-time preprocessing
-(resize, centre crop) is done once at load time.
+`augment` (strategies/base.py) applies it on the device, after `inputs`, to every normalised
+sample it trains on, replayed ones included. `info["test_transform"]` is always "none".
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset
 
 from clbench.augment import BATCH_TRANSFORMS
 from clbench.config import ScenarioParams
 from clbench.errors import ClbenchError, DataNotFoundError
-from clbench.stream import Experience, Scenario
+from clbench.inputs import InputPipeline
+from clbench.stream import Scenario
 from scenarios.base import resolve_class_order
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -33,31 +37,14 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 (N, C, H, W) images -> float32, scaled to [0, 1] then standardised per channel."""
-    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-    out = torch.empty(x.shape, dtype=torch.float32)
-    for i in range(0, len(x), 4096):  # in chunks: no second full-size temporary
-        out[i : i + 4096] = (x[i : i + 4096].float() / 255.0 - m) / s
-    return out
-
-
-def _normalised(ds: TensorDataset, mean: Sequence[float], std: Sequence[float]) -> TensorDataset:
-    x, *rest = ds.tensors
-    return TensorDataset(normalize(x, mean, std) if x.dtype == torch.uint8 else x, *rest)
+    """uint8 (N, C, H, W) images -> float32, scaled to [0, 1] then standardised per channel
+    (on the host: what `Strategy.inputs` does per batch on the device, for tools and tests)."""
+    return InputPipeline(None, "bilinear", tuple(mean), tuple(std))(x)
 
 
 @dataclass
 class ImageScenario(Scenario):
-    """A scenario whose benchmark holds uint8 images; experiences come out normalised float32."""
-
-    def experiences(self) -> list[Experience]:
-        norm = self.info["normalization"]
-        exps = super().experiences()
-        for e in exps:
-            e.train = _normalised(e.train, norm["mean"], norm["std"])
-            e.test = _normalised(e.test, norm["mean"], norm["std"])
-        return exps
+    """A scenario whose benchmark holds uint8 images; experiences keep them uint8."""
 
 
 def image_info(
@@ -113,6 +100,31 @@ def read_images(paths: Sequence[Path], size: int, resize: int | None = None) -> 
     for i, p in enumerate(paths):
         out[i] = read_image(p, size, resize)
     return out
+
+
+class ImageFiles(Dataset):
+    """Image files decoded one item at a time (`read_image`), for streams larger than memory:
+    DataLoader workers read them (`workers`), in the order the sampler gives, so the batches
+    are those of the in-memory TensorDataset of the same files (tests/test_image_files.py)."""
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        labels: torch.Tensor,
+        size: int,
+        resize: int | None = None,
+        workers: int = 0,
+    ) -> None:
+        if len(paths) != len(labels):
+            raise ValueError(f"{len(paths)} image files for {len(labels)} labels")
+        self.paths, self.labels = list(paths), labels.long()
+        self.size, self.resize, self.workers = size, resize, workers
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return read_image(self.paths[i], self.size, self.resize), self.labels[i]
 
 
 # -- class-incremental parameters shared by the split-* families ---------------------------

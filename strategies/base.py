@@ -27,10 +27,11 @@ from torch.utils.data import Dataset
 
 from clbench import optim
 from clbench.augment import batch_transform
-from clbench.backbones import build_backbone
+from clbench.backbones import build_backbone, input_contract
 from clbench.config import StrategyParams
 from clbench.distributed import gather_interleaved, world_rank
 from clbench.errors import ClbenchError
+from clbench.inputs import InputPipeline
 from clbench.protocol import Protocol
 from clbench.schedules import AnnealForEvaluation, LRSchedule, is_trivial
 from clbench.seeding import stream_seed
@@ -62,7 +63,9 @@ class Strategy(L.LightningModule):
         self.automatic_optimization = False
         self.cfg = cfg
         self.params = cfg.strategy
-        self.backbone, self.feature_dim = build_backbone(cfg.backbone, scenario.input_shape)
+        self.input_pipeline = InputPipeline.of(scenario.info, input_contract(cfg.backbone))
+        self.input_shape = self.input_pipeline.shape(scenario.input_shape)
+        self.backbone, self.feature_dim = build_backbone(cfg.backbone, self.input_shape)
         self.head = nn.Linear(self.feature_dim, scenario.num_classes)
         self.num_classes = scenario.num_classes
         optim.check(cfg.train)
@@ -186,6 +189,12 @@ class Strategy(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
 
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """A raw batch (uint8 images, or float) as model input on this device (clbench/inputs.py):
+        training batches get it before `loss`; apply it to samples from datasets and buffers."""
+        p = next(self.backbone.parameters(), None)
+        return self.input_pipeline(x.to(self.device), torch.float32 if p is None else p.dtype)
+
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """The training view of a raw batch: the scenario's augmentation, on the device, drawn
         from the stream `rng("augment")`. Apply it to every sample trained on, replayed ones
@@ -207,6 +216,7 @@ class Strategy(L.LightningModule):
         return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        batch = [self.inputs(batch[0]), *batch[1:]]  # float batches: the same tensor
         if self._channels_last and batch[0].dim() == 4:
             batch = [batch[0].contiguous(memory_format=torch.channels_last), *batch[1:]]
         loss = self.step_loss(batch, batch_idx)

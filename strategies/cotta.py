@@ -60,11 +60,11 @@ class CoTTA(TestTimeAdaptation):
         flip = str(p.flip).lower()
         if flip not in ("auto", "true", "false"):
             raise ClbenchError(f"strategy.flip must be auto, true or false, not {p.flip}")
-        shape = tuple(scenario.input_shape)
+        shape = tuple(self.input_shape)  # the model's input (after any resize)
         self._flip = flip == "true" or (flip == "auto" and shape[0] == 3)
-        norm = scenario.info.get("normalization", {})
-        self._mean = list(norm.get("mean", [0.0] * shape[0]))
-        self._std = list(norm.get("std", [1.0] * shape[0]))
+        pipe = self.input_pipeline  # the normalisation its inputs carry (clbench/inputs.py)
+        self._mean = list(pipe.mean or [0.0] * shape[0])
+        self._std = list(pipe.std or [1.0] * shape[0])
         self.teacher = self.frozen_copy()  # filled at the start of adaptation
         self.anchor = self.frozen_copy()  # the source model: confidence, restore values
         self.norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

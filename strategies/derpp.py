@@ -97,7 +97,7 @@ class DERpp(Strategy):
             m = len(draws[0])
             idx = torch.cat(draws)
             buf = (self.buffer.y[idx], self.buffer.extra["logits"][idx])
-            parts.append(self.buffer.x[idx].to(x.device))
+            parts.append(self.inputs(self.buffer.x[idx]))
         out = self(self.augment(torch.cat(parts)))  # replayed samples augmented too
         p = self.params
         if buf is None:

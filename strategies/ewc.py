@@ -70,7 +70,14 @@ class EWC(Strategy):
         n = self.params.fisher_samples  # None: the whole experience
         x, y = exp.train.tensors[0][:n], exp.train.tensors[1][:n]
         fisher = estimate_fisher(
-            self, self._names, F.cross_entropy, x, y, self.params.fisher_batch_size, self.device
+            self,
+            self._names,
+            F.cross_entropy,
+            x,
+            y,
+            self.params.fisher_batch_size,
+            self.device,
+            self.inputs,
         )
         self.ewc.consolidate(self._anchored, fisher, decay=self.params.decay)
         self.consolidated += 1

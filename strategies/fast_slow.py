@@ -147,6 +147,7 @@ class FastSlow(Strategy):
             y,
             self.params.fisher_batch_size,
             self.device,
+            self.inputs,
         )
         self.ewc.consolidate(self._fast_params, fisher)
         # Step 2: the slow weights move towards the fast ones.

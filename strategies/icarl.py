@@ -175,7 +175,7 @@ class ICaRL(Strategy):
     def encode_all(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised features of every row of `x` (on the CPU), in eval mode."""
         b = self.params.encode_batch_size
-        parts = [self.encode(x[s : s + b].to(self.device)).cpu() for s in range(0, len(x), b)]
+        parts = [self.encode(self.inputs(x[s : s + b])).cpu() for s in range(0, len(x), b)]
         return torch.cat(parts)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -82,6 +82,7 @@ class NMC(Strategy):
             self.feature_dim,
             self.params.encode_batch_size,
             self.device,
+            self.inputs,
         )
         self.table.add_sums(sums, counts)
 

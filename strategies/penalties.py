@@ -69,15 +69,18 @@ def estimate_fisher(
     y: torch.Tensor,
     batch_size: int,
     device: torch.device,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> list[torch.Tensor]:
     """The mean per-sample squared gradient over (x, y), each DDP process taking the shard
-    rank, rank + W, ...; sums and count all-reduced. `model` is put in eval mode meanwhile."""
+    rank, rank + W, ...; sums and count all-reduced. `model` is put in eval mode meanwhile.
+    `prepare` turns the raw shard into model input on `device` (default: moved there)."""
+    prepare = prepare or (lambda t: t.to(device))
     world, rank = dist_info()
     was = model.training
     model.eval()
     with torch.enable_grad():
         sums, n = fisher_diag(
-            model, names, loss_fn, x[rank::world].to(device), y[rank::world].to(device), batch_size
+            model, names, loss_fn, prepare(x[rank::world]), y[rank::world].to(device), batch_size
         )
     model.train(was)
     count = all_reduce_sum(torch.tensor(float(n), dtype=torch.float64))

@@ -115,7 +115,7 @@ class PowerLawReplay(Strategy):
             mx, my = self.memory[i]
             idx = torch.randint(len(mx), (self.rehearsal_size,), generator=g)
             world, rank = self.trainer.world_size, self.trainer.global_rank
-            x = torch.cat([x, mx[idx][rank::world].to(x.device)])
+            x = torch.cat([x, self.inputs(mx[idx][rank::world])])
             y = torch.cat([y, my[idx][rank::world].to(y.device)])
             self.revisits[i] += 1
             if self.params.lag_from == "last-seen":

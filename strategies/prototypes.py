@@ -81,19 +81,22 @@ def encode_class_sums(
     dim: int,
     batch_size: int,
     device: torch.device,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-class sums [C, dim] and counts [C] of `encode(x)` over all DDP processes.
+    """Per-class sums [C, dim] and counts [C] of `encode(x)` over all DDP processes; `prepare`
+    turns a raw batch into model input on `device` (default: moved there; `Strategy.inputs`).
 
     Every process must call this (it all-reduces); each encodes its shard x[rank::world],
     which may be empty when a session has fewer samples than processes.
     """
     world, rank = world_rank()
+    prepare = prepare or (lambda t: t.to(device))
     x, y = x[rank::world], y[rank::world]
     sums = torch.zeros(num_classes, dim, dtype=torch.float64)
     counts = torch.zeros(num_classes, dtype=torch.float64)
     for s in range(0, len(x), batch_size):
         bs, bc = class_sums(
-            encode(x[s : s + batch_size].to(device)), y[s : s + batch_size], num_classes
+            encode(prepare(x[s : s + batch_size])), y[s : s + batch_size], num_classes
         )
         sums += bs
         counts += bc
@@ -106,7 +109,14 @@ def experience_class_means(model: Strategy, exp: Experience, batch_size: int) ->
     model.backbone.eval()
     x, y = exp.train.tensors[0], exp.train.tensors[1]
     sums, counts = encode_class_sums(
-        model.backbone, x, y, model.num_classes, model.feature_dim, batch_size, model.device
+        model.backbone,
+        x,
+        y,
+        model.num_classes,
+        model.feature_dim,
+        batch_size,
+        model.device,
+        model.inputs,
     )
     return (sums[exp.classes] / counts[exp.classes].clamp(min=1).unsqueeze(1)).float()
 

@@ -203,7 +203,7 @@ class Replay(Strategy):
             return x, y
         world, rank = world_rank()
         bx, by = self.buffer.sample(self.replay_batch_size, self.rng("replay-batches"))
-        return torch.cat([x, bx[rank::world].to(x.device)]), torch.cat(
+        return torch.cat([x, self.inputs(bx[rank::world])]), torch.cat(
             [y, by[rank::world].to(y.device)]
         )
 

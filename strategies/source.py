@@ -27,6 +27,6 @@ class Source(Strategy):
         was_training = self.training
         self.train(False)
         x, bs = exp.test.tensors[0], int(self.cfg.train.batch_size)
-        out = [self.predict(x[s : s + bs].to(self.device)).cpu() for s in range(0, len(x), bs)]
+        out = [self.predict(self.inputs(x[s : s + bs])).cpu() for s in range(0, len(x), bs)]
         self.train(was_training)
         return torch.cat(out).to(torch.int64)

@@ -111,7 +111,7 @@ class VDP(TestTimeAdaptation):
             raise ClbenchError(f"strategy.flip must be auto, true or false, not {p.flip}")
         if p.bn_stats not in ("batch", "source"):
             raise ClbenchError(f"strategy.bn_stats must be batch or source, not {p.bn_stats}")
-        shape = tuple(scenario.input_shape)
+        shape = tuple(self.input_shape)  # the model's input (after any resize)
         self._flip = flip == "true" or (flip == "auto" and shape[0] == 3)
         self.norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         zeros = torch.zeros(1, *shape)
@@ -121,9 +121,9 @@ class VDP(TestTimeAdaptation):
         self.register_buffer("teacher_agnostic", zeros.clone())
         self.register_buffer("omega", zeros.clone())  # domain sensitivity of p_a's entries
         self.register_buffer("mask", prompt_mask(shape, p.prompt_size))
-        norm = scenario.info.get("normalization", {})
-        self._mean = list(norm.get("mean", [0.0] * shape[0]))
-        self._std = list(norm.get("std", [1.0] * shape[0]))
+        pipe = self.input_pipeline  # the normalisation its inputs carry (clbench/inputs.py)
+        self._mean = list(pipe.mean or [0.0] * shape[0])
+        self._std = list(pipe.std or [1.0] * shape[0])
 
     # -- phases -------------------------------------------------------------------------
     def start_adaptation(self) -> None:

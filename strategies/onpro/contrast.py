@@ -35,7 +35,7 @@ class InstanceContrast(Strategy):
         for key, ok, must in self.checks():
             if not ok:
                 raise ClbenchError(f"strategy.{key} must be {must}, got {getattr(p, key)}")
-        shape = tuple(scenario.input_shape)
+        shape = tuple(self.input_shape)  # the model's input (after any resize)
         if p.ins_views > 1 and (len(shape) != 3 or shape[1] != shape[2]):
             raise ClbenchError(
                 f"strategy.ins_views={p.ins_views} rotates images, which needs square "
