@@ -14,7 +14,7 @@ Each case builds the scenario, reads its experiences (what the runner holds for 
 builds the strategy (a small convnet: the figure is "plus the model") and, when the code has
 `Strategy.inputs`, turns 4 batches of 64 into 224-pixel model inputs. `--code` runs the cases
 with another checkout's code (e.g. the commit before images stayed uint8) for the "before".
-`baseline` is the same process importing everything and building nothing.
+`baseline` is the same process importing everything (Avalanche included) and building nothing.
 """
 
 from __future__ import annotations
@@ -77,6 +77,8 @@ def child(case: str, root: Path) -> dict:
     from strategies import STRATEGIES
 
     out: dict = {"case": case}
+    import avalanche.benchmarks  # noqa: F401 - what building any scenario imports
+
     if case != "baseline":
         scenario = {"cub200-fscil": "cub200-fscil", "split-cifar100-vit224": "split-cifar100"}[case]
         over = [f"data.root={root}", "backbone.name=convnet", "trainer.accelerator=cpu"]
