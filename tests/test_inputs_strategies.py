@@ -83,7 +83,7 @@ def test_ctta_strategy_on_uint8_equals_host_float(tmp_path, monkeypatch, strateg
     write_cifar10(tmp_path)  # the source data
     extra = ["strategy.n_augmentations=2"] if strategy in ("cotta", "vdp") else []
     a, b = _records(
-        tmp_path, monkeypatch, CttaScenario, strategy, "cifar10-c",
+        tmp_path, monkeypatch, CttaScenario, strategy, "cifar10c",
         "scenario.corruptions=[fog,snow]", "scenario.n_images=8", "backbone.name=convnet",
         "train.batch_size=4", "train.epochs=1", *extra,
     )
