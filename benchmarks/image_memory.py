@@ -59,8 +59,11 @@ def write_fakes(root: Path) -> None:
             images.append(f"{k} {rel}")
             labels.append(f"{k} {c}")
             split.append(f"{k} {int(j < n_train)}")
-    for name, rows in (("images", images), ("image_class_labels", labels),
-                       ("train_test_split", split)):
+    for name, rows in (
+        ("images", images),
+        ("image_class_labels", labels),
+        ("train_test_split", split),
+    ):
         (folder / f"{name}.txt").write_text("\n".join(rows) + "\n")
     (folder / "classes.txt").write_text(
         "\n".join(f"{c} {c:03d}.Bird_{c}" for c in range(1, 201)) + "\n"
@@ -69,7 +72,6 @@ def write_fakes(root: Path) -> None:
 
 def child(case: str, root: Path) -> dict:
     """Runs in the measured process."""
-    import torch
 
     import clbench.backbones as backbones
     from clbench.compose import compose
@@ -123,7 +125,14 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "1"}
     print(f"code: {code}")
     for case in a.cases:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--root", str(a.root), "--child", case]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--root",
+            str(a.root),
+            "--child",
+            case,
+        ]
         r = subprocess.run(cmd, env=env, cwd=code, capture_output=True, text=True)
         last = (r.stdout.strip().splitlines() or [r.stderr.strip().splitlines()[-1]])[-1]
         print(last)

@@ -31,7 +31,6 @@ from scenarios.imagedata import (
     IMAGENET_STD,
     ImageScenario,
     image_info,
-    normalize,
     read_images,
 )
 

@@ -34,6 +34,7 @@ def _cifar_lists(tmp_path, labels):
 
 def test_cifar100_fscil_sessions_are_the_lists(tmp_path):
     from scenarios.cifar import load_cifar
+
     write_cifar100(tmp_path, per_class_train=6, per_class_test=2)
     x, y = load_cifar("cifar100", tmp_path, True)
     _, sessions = _cifar_lists(tmp_path, y.numpy())

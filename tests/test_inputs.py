@@ -36,13 +36,16 @@ def test_float_batches_pass_through_as_the_same_tensor():
 def test_dtype_follows_the_backbone():
     x = torch.full((1, 1, 2, 2), 255, dtype=torch.uint8)
     out = InputPipeline.of({})(x, torch.float64)
-    assert out.dtype == torch.float64 and torch.equal(out, torch.ones(1, 1, 2, 2, dtype=torch.float64))
+    assert out.dtype == torch.float64 and torch.equal(
+        out, torch.ones(1, 1, 2, 2, dtype=torch.float64)
+    )
 
 
 def test_contract_resizes_and_uses_its_own_statistics():
     contract = InputContract((4, 4), "nearest", (0.5,), (0.5,))
     pipe = InputPipeline.of(NORM, contract)
-    assert pipe.shape((1, 2, 2)) == (1, 4, 4) and InputPipeline.of(NORM).shape((1, 2, 2)) == (1, 2, 2)
+    assert pipe.shape((1, 2, 2)) == (1, 4, 4)
+    assert InputPipeline.of(NORM).shape((1, 2, 2)) == (1, 2, 2)  # no contract: as stored
     x = torch.tensor([[0, 255], [255, 0]], dtype=torch.uint8).view(1, 1, 2, 2)
     out = pipe(x)
     # nearest 2x2 -> 4x4: each pixel a 2x2 block; 0 -> -1, 255 -> 1
@@ -67,8 +70,9 @@ def test_the_backbone_is_built_for_the_contract_size(tmp_path, monkeypatch, resu
         "strategies.base.input_contract",
         lambda cfg: InputContract((8, 8), "bilinear", (0.5,) * 3, (0.5,) * 3),
     )
-    cfg = quick_cfg("finetune", "split-cifar10", results_dir, f"data.root={tmp_path}",
-                    "backbone.name=mlp")
+    cfg = quick_cfg(
+        "finetune", "split-cifar10", results_dir, f"data.root={tmp_path}", "backbone.name=mlp"
+    )
     sc = SCENARIOS.load("split-cifar10").build(cfg.scenario, cfg.data)
     model = STRATEGIES.load("finetune")(cfg, sc)
     assert model.input_shape == (3, 8, 8)
@@ -89,7 +93,8 @@ def test_readback_equals_the_dataloader_and_draws_alike(tmp_path, name):
     for stream in (sc.benchmark.train_stream, sc.benchmark.test_stream):
         for e in list(stream)[:2]:
             torch.manual_seed(0)
-            xs, ys = zip(*[(b[0], b[1]) for b in DataLoader(e.dataset, batch_size=4096)])
+            batches = list(DataLoader(e.dataset, batch_size=4096))
+            xs, ys = [b[0] for b in batches], [b[1] for b in batches]
             after_loader = torch.rand(1)
             torch.manual_seed(0)
             got = _to_tensors(e.dataset)

@@ -67,8 +67,14 @@ def test_class_il_strategy_on_uint8_equals_host_float(tmp_path, monkeypatch, str
 
     write_cifar10(tmp_path, per_class_train=4, per_class_test=2)
     a, b = _records(
-        tmp_path, monkeypatch, ImageScenario, strategy, "split-cifar10",
-        "scenario.n_experiences=2", "backbone.name=convnet", "train.epochs=1",
+        tmp_path,
+        monkeypatch,
+        ImageScenario,
+        strategy,
+        "split-cifar10",
+        "scenario.n_experiences=2",
+        "backbone.name=convnet",
+        "train.epochs=1",
         "train.batch_size=8",
     )
     _same(a, b)
@@ -83,8 +89,16 @@ def test_ctta_strategy_on_uint8_equals_host_float(tmp_path, monkeypatch, strateg
     write_cifar10(tmp_path)  # the source data
     extra = ["strategy.n_augmentations=2"] if strategy in ("cotta", "vdp") else []
     a, b = _records(
-        tmp_path, monkeypatch, CttaScenario, strategy, "cifar10c",
-        "scenario.corruptions=[fog,snow]", "scenario.n_images=8", "backbone.name=convnet",
-        "train.batch_size=4", "train.epochs=1", *extra,
+        tmp_path,
+        monkeypatch,
+        CttaScenario,
+        strategy,
+        "cifar10c",
+        "scenario.corruptions=[fog,snow]",
+        "scenario.n_images=8",
+        "backbone.name=convnet",
+        "train.batch_size=4",
+        "train.epochs=1",
+        *extra,
     )
     _same(a, b)
