@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import quick_cfg
+from conftest import QUIET, quick_cfg
 from fake_data import write_cifar10, write_cifar_c
 from torch.utils.data import TensorDataset
 
@@ -102,3 +102,26 @@ def test_ctta_strategy_on_uint8_equals_host_float(tmp_path, monkeypatch, strateg
         *extra,
     )
     _same(a, b)
+
+
+@pytest.mark.slow  # DDP: 2 gloo processes, then one process
+def test_uint8_replay_under_ddp_matches_one_process(tmp_path, run_cli):
+    import json
+
+    write_cifar10(tmp_path, per_class_train=8, per_class_test=2)
+    args = [
+        "run", "--strategy", "replay", "--scenario", "split-cifar10", f"data.root={tmp_path}",
+        "scenario.n_experiences=2", "backbone.name=mlp", "train.epochs=1",
+        "train.batch_size=8", "strategy.buffer_size=20", *QUIET,
+    ]  # fmt: skip (mlp: no batch-norm statistics, which are per process)
+    recs = []
+    for name, extra in (("ddp", ["trainer.devices=2", "trainer.strategy=ddp"]), ("one", [])):
+        proc = run_cli(*args, f"results.dir={tmp_path / name}", *extra, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        (path,) = (tmp_path / name / "runs").rglob("*.json")
+        recs.append(json.loads(path.read_text()))
+    ddp, one = recs
+    assert ddp["world_size"] == 2 and ddp["ddp_state_checked"] is True  # buffers of uint8 too
+    assert sum(ddp["test_sizes"]) == 20  # every test image scored once
+    for a, b in zip(ddp["accuracy_matrix"], one["accuracy_matrix"], strict=True):
+        assert a == pytest.approx(b, abs=0.1)  # same batches; summation order differs
