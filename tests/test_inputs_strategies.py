@@ -109,11 +109,10 @@ def test_uint8_replay_under_ddp_matches_one_process(tmp_path, run_cli):
     import json
 
     write_cifar10(tmp_path, per_class_train=8, per_class_test=2)
-    args = [
-        "run", "--strategy", "replay", "--scenario", "split-cifar10", f"data.root={tmp_path}",
-        "scenario.n_experiences=2", "backbone.name=mlp", "train.epochs=1",
-        "train.batch_size=8", "strategy.buffer_size=20", *QUIET,
-    ]  # fmt: skip (mlp: no batch-norm statistics, which are per process)
+    # mlp: no batch-norm statistics, which are kept per process
+    args = "run --strategy replay --scenario split-cifar10 scenario.n_experiences=2".split()
+    args += "backbone.name=mlp train.epochs=1 train.batch_size=8 strategy.buffer_size=20".split()
+    args += [f"data.root={tmp_path}", *QUIET]
     recs = []
     for name, extra in (("ddp", ["trainer.devices=2", "trainer.strategy=ddp"]), ("one", [])):
         proc = run_cli(*args, f"results.dir={tmp_path / name}", *extra, timeout=600)
