@@ -38,7 +38,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("\nscenarios (kind, input shape):")
     for e in scenarios:
         shape = "x".join(str(d) for d in e.meta["input_shape"])
-        print(f"  {e.name:<{w}}{e.description}  [{e.meta['kind']}, input {shape}]")
+        also = f" (alias: {', '.join(e.aliases)})" if e.aliases else ""
+        print(f"  {e.name:<{w}}{e.description}{also}  [{e.meta['kind']}, input {shape}]")
     return 0
 
 

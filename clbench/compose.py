@@ -38,6 +38,7 @@ def compose(
     strategy_name = chosen_name(user, "strategy", strategy, DEFAULT_STRATEGY, said)
     scenario_name = chosen_name(user, "scenario", scenario, DEFAULT_SCENARIO, said)
     strategy_cls = STRATEGIES.load(strategy_name)
+    scenario_name = SCENARIOS.get(scenario_name).name  # an alias -> the canonical name
     scenario_spec = SCENARIOS.load(scenario_name)
     return resolve(user, strategy_name, strategy_cls, scenario_name, scenario_spec)
 

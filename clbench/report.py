@@ -115,6 +115,8 @@ def assemble(
         "ddp_state_checked": world_size > 1,
         "resumes": p.resumes,
         "class_order": scenario.class_order,
+        # FSCIL: which session lists were used ({"source": "CEC", "sha256": ...}, fscil.py)
+        **({"sessions": scenario.info["sessions"]} if "sessions" in scenario.info else {}),
         "experience_classes": [e.classes for e in experiences],
         "test_sizes": sizes,
         "accuracy_matrix": rows,
