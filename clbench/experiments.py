@@ -58,12 +58,19 @@ def settings(record: dict[str, Any]) -> dict[str, str]:
 
 def run_label(record: dict[str, Any]) -> str:
     """The strategy's name, with the variants that make a different experiment appended (a
-    non-constant LR schedule, the online protocol)."""
+    non-constant LR schedule, the online protocol, the FSCIL session lists)."""
     cfg = record.get("config") or {}
     schedule = (cfg.get("train") or {}).get("schedule", "constant")
     tags = [] if schedule == "constant" else [str(schedule)]
     if (cfg.get("scenario") or {}).get("online"):
         tags.append(f"online, batch {cfg['scenario'].get('batch_size')}")
+    sessions = record.get("sessions") or {}
+    if sessions.get("source") == "CEC":
+        tags.append("CEC sessions")
+    elif sessions.get("source") == "seeded":
+        tags.append(f"seeded shots {sessions.get('shot_seed')}")
+    elif sessions:
+        tags.append(f"sessions {str(sessions.get('sha256'))[:8]}")
     return str(record["strategy"]) + (f" [{', '.join(tags)}]" if tags else "")
 
 

@@ -18,6 +18,7 @@ from fake_data import _jpeg, write_cub, write_session_lists
 from clbench.cli import main
 from clbench.compose import compose
 from clbench.errors import ClbenchError
+from clbench.experiments import run_label
 from scenarios import SCENARIOS
 from scenarios.fscil import FSCIL_DATASETS
 from scenarios.fscil_sessions import bundled_dir, lists_sha256, read_lists, read_text
@@ -131,6 +132,7 @@ def test_teen_on_cub200_runs_the_cec_sessions(tmp_path, capsys):
     assert [c for s in classes[1:] for c in s] == list(range(100, 200))
     assert all(len(s) == 10 for s in classes[1:])
     assert rec["sessions"]["source"] == "CEC"
+    assert run_label(rec) == "teen [CEC sessions]"
     assert rec["sessions"]["sha256"] == FSCIL_DATASETS["cub200"].cec_sha256
     assert rec["test_sizes"] == [100] + [10] * 10  # one test image a class
     assert len(rec["accuracy_matrix"]) == 11
@@ -205,3 +207,13 @@ def test_gzip_lists_are_read_like_plain_ones(tmp_path):
     (tmp_path / "session_1.txt.gz").write_bytes(gzip.compress(b"3\n\n4\n"))
     (tmp_path / "session_2.txt").write_text("5\n")
     assert [lines for _, lines in read_lists(tmp_path, 2)] == [["3", "4"], ["5"]]
+
+
+def test_a_leaderboard_row_says_which_sessions():
+    rec = {"strategy": "teen", "config": {}, "sessions": {"source": "CEC", "sha256": "ab"}}
+    assert run_label(rec) == "teen [CEC sessions]"
+    rec["sessions"] = {"source": "index_lists", "sha256": "0123456789abcdef"}
+    assert run_label(rec) == "teen [sessions 01234567]"
+    rec["sessions"] = {"source": "seeded", "shot_seed": 3}
+    assert run_label(rec) == "teen [seeded shots 3]"
+    assert run_label({"strategy": "teen", "config": {}}) == "teen"
