@@ -8,6 +8,7 @@ loaded at (None: the protocol's, 32 / 224 / 84); a smaller one is our choice for
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ def mini_pools(root: Any, download: Any = False, size: int | None = None) -> tup
         (train_rows, None, "train.csv"),
         (test_rows, round(side * 92 / 84), "test.csv"),
     ):
-        files = [folder / "images" / f for f, _ in rows]
+        names = [f for f, _ in rows]  # Paths made on demand: 60,000 rows
         try:
             labels = np.asarray([wnids[w] for _, w in rows], dtype=np.int64)
         except KeyError as e:
@@ -134,17 +135,13 @@ def mini_pools(root: Any, download: Any = False, size: int | None = None) -> tup
         # list entries are MINI-ImageNet/train/<wnid>/<file>.jpg; CEC keys them by file name
         where = {f: k for k, (f, _) in enumerate(rows)}
 
-        def load(
-            idx: np.ndarray, files: list[Path] = files, resize: int | None = resize
-        ) -> torch.Tensor:
-            return read_images([files[i] for i in idx], side, resize)
+        def path(i: int, names: list[str] = names) -> Path:
+            return folder / "images" / names[i]
 
-        pools.append(
-            Pool(
-                labels,
-                lambda line, w=where: w.get(line.rsplit("/", 1)[-1]),
-                load,
-                files.__getitem__,
-            )
-        )
+        def load(
+            idx: np.ndarray, path: Callable[[int], Path] = path, resize: int | None = resize
+        ) -> torch.Tensor:
+            return read_images([path(i) for i in idx], side, resize)
+
+        pools.append(Pool(labels, lambda line, w=where: w.get(line.rsplit("/", 1)[-1]), load, path))
     return pools[0], pools[1]

@@ -217,3 +217,25 @@ def test_a_leaderboard_row_says_which_sessions():
     rec["sessions"] = {"source": "seeded", "shot_seed": 3}
     assert run_label(rec) == "teen [seeded shots 3]"
     assert run_label({"strategy": "teen", "config": {}}) == "teen"
+
+
+def test_miniimagenet_without_split_folder_uses_the_shipped_split(tmp_path):
+    rows = read_text(bundled_dir("mini_imagenet"), "train.csv")[1].splitlines()[1:]
+    first: dict[str, str] = {}
+    for f, w in (r.split(",") for r in rows):
+        first.setdefault(w, f)  # wnids in train.csv order: class ids 0, 1, ...
+    wnids = list(first)[:9]
+    test_rows = read_text(bundled_dir("mini_imagenet"), "test.csv")[1].splitlines()[1:]
+    tests = [f for f, w in (r.split(",") for r in test_rows) if w in wnids]
+    rng = np.random.default_rng(0)
+    for f in [first[w] for w in wnids] + tests:
+        _jpeg(tmp_path / "miniimagenet" / "images" / f, rng, (8, 8))
+    sessions = [[f"MINI-ImageNet/train/{w}/{first[w]}"] for w in wnids]
+    write_session_lists(tmp_path / "lists" / "mini_imagenet", sessions)
+    over = [f"scenario.index_lists={tmp_path / 'lists'}", "scenario.protocol=custom"]
+    cfg = compose("teen", "mini_imagenet", None, [f"data.root={tmp_path}", *over])
+    cfg.scenario.image_size = 8
+    sc = SCENARIOS.load("mini_imagenet").build(cfg.scenario, cfg.data)
+    exps = sc.experiences()
+    assert [e.classes for e in exps] == [[c] for c in range(9)]
+    assert [len(e.test) for e in exps] == [100] * 9  # CEC's split: 100 test images a class
