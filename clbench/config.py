@@ -109,6 +109,7 @@ class ResultsConfig:
 @dataclass
 class RunConfig:
     seed: int = 0
+    preset: str | None = None  # a paper recipe (clbench/presets/), set by `run --preset NAME`
     strategy: Any = field(default_factory=lambda: {"name": DEFAULT_STRATEGY})
     scenario: Any = field(default_factory=lambda: {"name": DEFAULT_SCENARIO})
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -6,7 +6,8 @@ the progress bar, the log interval, and the DDP process layout, which the runner
 A row of the leaderboard is one experiment; its label is the strategy's name with its
 variant tags (`run_label`) and, when several experiments would share that label on one
 scenario, the `key=value` pairs in which they differ. A seed recorded twice within one
-experiment counts once (the earliest record by run id) and the row says so.
+experiment counts once (the earliest record by run id) and the row says so. `preset` is one
+of the keys: a run made with a paper preset (its tag in the label) is its own experiment.
 """
 
 from __future__ import annotations
@@ -58,10 +59,11 @@ def settings(record: dict[str, Any]) -> dict[str, str]:
 
 def run_label(record: dict[str, Any]) -> str:
     """The strategy's name, with the variants that make a different experiment appended (a
-    non-constant LR schedule, the online protocol)."""
+    paper preset, a non-constant LR schedule, the online protocol)."""
     cfg = record.get("config") or {}
     schedule = (cfg.get("train") or {}).get("schedule", "constant")
-    tags = [] if schedule == "constant" else [str(schedule)]
+    tags = [f"preset {cfg['preset']}"] if cfg.get("preset") else []
+    tags += [] if schedule == "constant" else [str(schedule)]
     if (cfg.get("scenario") or {}).get("online"):
         tags.append(f"online, batch {cfg['scenario'].get('batch_size')}")
     return str(record["strategy"]) + (f" [{', '.join(tags)}]" if tags else "")
