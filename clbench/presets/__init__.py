@@ -13,6 +13,7 @@ Pure data: nothing here imports a strategy or a scenario.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -77,7 +78,11 @@ class Preset:
 
 
 def names() -> list[str]:
-    return sorted(p.stem for p in FOLDER.glob("*.yaml"))
+    """The presets' names, numbers in them in numeric order (m200 before m1000)."""
+    return sorted(
+        (p.stem for p in FOLDER.glob("*.yaml")),
+        key=lambda n: [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", n)],
+    )
 
 
 def _pair(name: str, key: str, item: Any) -> tuple[Any, str]:
