@@ -28,7 +28,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         presets.load(args.preset)  # an unknown name: one line with the closest names
         said = [o.partition("=")[2] for o in overrides if o.partition("=")[0].strip() == "preset"]
         if any(v != args.preset for v in said):
-            raise ClbenchError(f"--preset {args.preset} conflicts with preset={said[0]}; name it once")
+            raise ClbenchError(
+                f"--preset {args.preset} conflicts with preset={said[0]}; name it once"
+            )
         overrides = [f"preset={args.preset}", *overrides]
     return run_one(
         args.strategy, args.scenario, args.config, overrides, args.resume, args.print_config

@@ -53,7 +53,10 @@ def _with_preset(
     """The user's settings over preset `name`'s; the preset's strategy and scenario stay."""
     preset = presets.load(name)
     merged = OmegaConf.merge(preset.config(), user)
-    for group, cli, own in (("strategy", strategy, preset.strategy), ("scenario", scenario, preset.scenario)):
+    for group, cli, own in (
+        ("strategy", strategy, preset.strategy),
+        ("scenario", scenario, preset.scenario),
+    ):
         chosen = cli or str(merged[group].name)
         if chosen != own:
             raise ClbenchError(

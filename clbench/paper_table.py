@@ -72,9 +72,9 @@ def made_with(record: dict[str, Any], preset: Preset) -> bool:
 def preset_records(records: list[dict[str, Any]], preset: Preset) -> tuple[list[dict], str]:
     """The records of the preset's best-covered experiment (one per seed) and a note."""
     mine = [r for r in records if made_with(r, preset)]
-    changed = sum(
-        1 for r in records if (r.get("config") or {}).get("preset") == preset.name
-    ) - len(mine)
+    changed = sum(1 for r in records if (r.get("config") or {}).get("preset") == preset.name) - len(
+        mine
+    )
     groups: dict[str, list[dict[str, Any]]] = {}
     for r, (eid, _, dup) in zip(mine, label_experiments(mine), strict=True):
         if not dup:
@@ -132,7 +132,9 @@ def _body(all_rows: list[Row], pm: str) -> list[list[str]]:
 HEADERS = ["preset", "metric", "paper", "where", "ours (seeds)", "diff", "tolerance", "verdict"]
 
 
-def section(records: list[dict[str, Any]], fmt: str, presets: list[Preset] | None = None) -> list[str]:
+def section(
+    records: list[dict[str, Any]], fmt: str, presets: list[Preset] | None = None
+) -> list[str]:
     """The section's lines in `fmt` (md or latex); nothing for csv (one table only)."""
     if fmt not in ("md", "latex"):
         return []
@@ -144,7 +146,11 @@ def section(records: list[dict[str, Any]], fmt: str, presets: list[Preset] | Non
     if fmt == "latex":
         body = _body(all_rows, r" $\pm$ ")
         table = tabulate(body, HEADERS, tablefmt="latex_booktabs", disable_numparse=True)
-        return ["% paper vs measured (percent)", table.replace(r"\$\textbackslash{}pm\$", r"$\pm$"), ""]
+        return [
+            "% paper vs measured (percent)",
+            table.replace(r"\$\textbackslash{}pm\$", r"$\pm$"),
+            "",
+        ]
     done = sum(r.verdict != NOT_MEASURED for r in all_rows)
     return [
         "",

@@ -16,7 +16,12 @@ PRESET = parse(
         "scenario": "toy",
         "paper": "A. Author, 2026",
         "reported": [
-            {"value": 80.0, "metric": "final_accuracy", "table": "Table 1", "row": "replay, M = 50"},
+            {
+                "value": 80.0,
+                "metric": "final_accuracy",
+                "table": "Table 1",
+                "row": "replay, M = 50",
+            },
             {"value": 10.0, "metric": "forgetting", "table": "Table 2", "row": "replay"},
         ],
         "tolerance": [1.5, "ours"],
@@ -34,7 +39,8 @@ UNRUN = parse(
     },
 )
 NO_NUMBER = parse(
-    "no-number", {"strategy": "replay", "scenario": "toy", "paper": "p", "reported": [], "settings": {}}
+    "no-number",
+    {"strategy": "replay", "scenario": "toy", "paper": "p", "reported": [], "settings": {}},
 )
 
 
@@ -77,7 +83,14 @@ def test_mean_std_diff_and_verdicts_by_hand():
     assert forget.ours == pytest.approx(14.0) and forget.diff == pytest.approx(4.0)
     assert forget.verdict == "not reproduced"
     body = paper_table._body([final], " ± ")[0]
-    assert body[2:] == ["80.00", "Table 1: replay, M = 50", "81.00 ± 2.65 (3)", "+1.00", "1.5", "reproduced"]
+    assert body[2:] == [
+        "80.00",
+        "Table 1: replay, M = 50",
+        "81.00 ± 2.65 (3)",
+        "+1.00",
+        "1.5",
+        "reproduced",
+    ]
 
 
 def test_tolerance_edge_counts_as_reproduced():

@@ -62,7 +62,10 @@ def test_the_shipped_presets_parse_and_label_every_setting():
     teen = presets.load("teen-mini-imagenet")
     assert [r.value for r in teen.reported] == [52.08, 61.44, 21.45]
     assert teen.settings["train.epochs"] == (1000, "code")
-    assert presets.load("onpro-split-cifar10-m100").settings["strategy.buffer_size"] == (100, "paper")
+    assert presets.load("onpro-split-cifar10-m100").settings["strategy.buffer_size"] == (
+        100,
+        "paper",
+    )
     assert presets.load("replay-split-cifar10-infinite").reported == ()
 
 
@@ -85,12 +88,67 @@ def test_unknown_preset_is_one_line_with_close_names(capsys):
     [
         ([], "must hold a mapping"),
         ({"strategy": "x", "scenario": "y", "paper": "p", "reported": []}, "lacks settings"),
-        ({"strategy": "x", "scenario": "y", "paper": "p", "reported": [], "settings": {}, "bogus": 1}, "unknown bogus"),
-        ({"strategy": "x", "scenario": "y", "paper": "p", "reported": [], "settings": {"train.lr": [0.1, "guess"]}}, "[value, source]"),
-        ({"strategy": "x", "scenario": "y", "paper": "p", "reported": [], "settings": {"train.lr": 0.1}}, "[value, source]"),
-        ({"strategy": "x", "scenario": "y", "paper": "p", "settings": {}, "reported": [{"value": 1, "metric": "acc", "table": "t", "row": "r"}]}, "metric 'acc'"),
-        ({"strategy": "x", "scenario": "y", "paper": "p", "settings": {}, "reported": [{"value": 1}]}, "value, metric, table, row"),
-        ({"strategy": "x", "scenario": "y", "paper": "p", "reported": [], "settings": {"strategy.name": ["z", "ours"]}}, "top level"),
+        (
+            {
+                "strategy": "x",
+                "scenario": "y",
+                "paper": "p",
+                "reported": [],
+                "settings": {},
+                "bogus": 1,
+            },
+            "unknown bogus",
+        ),
+        (
+            {
+                "strategy": "x",
+                "scenario": "y",
+                "paper": "p",
+                "reported": [],
+                "settings": {"train.lr": [0.1, "guess"]},
+            },
+            "[value, source]",
+        ),
+        (
+            {
+                "strategy": "x",
+                "scenario": "y",
+                "paper": "p",
+                "reported": [],
+                "settings": {"train.lr": 0.1},
+            },
+            "[value, source]",
+        ),
+        (
+            {
+                "strategy": "x",
+                "scenario": "y",
+                "paper": "p",
+                "settings": {},
+                "reported": [{"value": 1, "metric": "acc", "table": "t", "row": "r"}],
+            },
+            "metric 'acc'",
+        ),
+        (
+            {
+                "strategy": "x",
+                "scenario": "y",
+                "paper": "p",
+                "settings": {},
+                "reported": [{"value": 1}],
+            },
+            "value, metric, table, row",
+        ),
+        (
+            {
+                "strategy": "x",
+                "scenario": "y",
+                "paper": "p",
+                "reported": [],
+                "settings": {"strategy.name": ["z", "ours"]},
+            },
+            "top level",
+        ),
     ],
 )
 def test_malformed_presets_are_named_errors(data, needle):
@@ -101,7 +159,11 @@ def test_malformed_presets_are_named_errors(data, needle):
 
 def test_compose_puts_the_preset_under_the_users_settings(toy_folder, tmp_path):
     cfg = compose(None, None, None, ["preset=toy-digits", *QUIET])
-    assert (cfg.preset, cfg.strategy.name, cfg.scenario.name) == ("toy-digits", "replay", "split-digits")
+    assert (cfg.preset, cfg.strategy.name, cfg.scenario.name) == (
+        "toy-digits",
+        "replay",
+        "split-digits",
+    )
     assert cfg.strategy.buffer_size == 50 and cfg.train.lr == 0.05 and cfg.backbone.hidden_dim == 32
     # key=value and a --config file win over the preset
     file = tmp_path / "c.yaml"
@@ -110,7 +172,10 @@ def test_compose_puts_the_preset_under_the_users_settings(toy_folder, tmp_path):
     assert cfg.strategy.buffer_size == 7 and cfg.train.lr == 0.2 and cfg.backbone.hidden_dim == 32
     # naming the preset's own strategy is fine; another one is an error
     assert compose("replay", "split-digits", None, ["preset=toy-digits"]).preset == "toy-digits"
-    with pytest.raises(ClbenchError, match="preset toy-digits is replay on split-digits; it cannot run strategy lwf"):
+    with pytest.raises(
+        ClbenchError,
+        match="preset toy-digits is replay on split-digits; it cannot run strategy lwf",
+    ):
         compose("lwf", None, None, ["preset=toy-digits"])
     with pytest.raises(ClbenchError, match="cannot run scenario split-mnist-5k"):
         compose(None, None, None, ["preset=toy-digits", "scenario.name=split-mnist-5k"])
@@ -137,7 +202,14 @@ def test_clbench_presets_lists_names_papers_and_numbers(capsys):
 
 # Every shipped preset must compose with the full config validation once the issue-11 branches
 # are merged. Names this test expects to exist then (other helpers' work, not this branch's):
-EXPECTED_SCENARIOS = ("cifar100", "cub200", "mini_imagenet", "split-cifar10", "split-cifar100", "cifar10c")
+EXPECTED_SCENARIOS = (
+    "cifar100",
+    "cub200",
+    "mini_imagenet",
+    "split-cifar10",
+    "split-cifar100",
+    "cifar10c",
+)
 EXPECTED_BACKBONE_KEYS = ("pretrained", "nf")  # backbone.pretrained, backbone.nf
 EXPECTED_BACKBONES = ("resnet20", "reduced-resnet18", "resnet18")  # plus any timm name
 

@@ -81,7 +81,9 @@ def names() -> list[str]:
     """The presets' names, numbers in them in numeric order (m200 before m1000)."""
     return sorted(
         (p.stem for p in FOLDER.glob("*.yaml")),
-        key=lambda n: [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", n)],
+        key=lambda n: [
+            (0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", n)
+        ],
     )
 
 
@@ -97,12 +99,16 @@ def _reported(name: str, items: Any) -> tuple[Reported, ...]:
     out = []
     for item in items or []:
         if not isinstance(item, dict) or set(item) != {"value", "metric", "table", "row"}:
-            raise ClbenchError(f"preset {name}: each reported number needs value, metric, table, row")
+            raise ClbenchError(
+                f"preset {name}: each reported number needs value, metric, table, row"
+            )
         if item["metric"] not in METRICS:
             raise ClbenchError(
                 f"preset {name}: metric '{item['metric']}' is not one of {', '.join(METRICS)}"
             )
-        out.append(Reported(float(item["value"]), item["metric"], str(item["table"]), str(item["row"])))
+        out.append(
+            Reported(float(item["value"]), item["metric"], str(item["table"]), str(item["row"]))
+        )
     return tuple(out)
 
 
@@ -113,7 +119,11 @@ def parse(name: str, data: Any) -> Preset:
     missing = {"strategy", "scenario", "paper", "reported", "settings"} - set(data)
     extra = set(data) - TOP_KEYS
     if missing or extra:
-        what = f"lacks {', '.join(sorted(missing))}" if missing else f"has unknown {', '.join(sorted(extra))}"
+        what = (
+            f"lacks {', '.join(sorted(missing))}"
+            if missing
+            else f"has unknown {', '.join(sorted(extra))}"
+        )
         raise ClbenchError(f"preset {name} {what}")
     tol = data.get("tolerance", [DEFAULT_TOLERANCE, "ours"])
     tol_value, tol_source = _pair(name, "tolerance", tol)
