@@ -160,3 +160,36 @@ def test_a_preset_run_is_its_own_experiment_with_a_tagged_label():
     assert run_label(plain) == "replay"
     ids = [eid for eid, _, _ in label_experiments([_rec(0, 0.8), plain])]
     assert ids[0] != ids[1]
+
+
+@pytest.mark.slow
+def test_a_preset_run_lands_in_the_paper_section(tmp_path, monkeypatch):
+    """`clbench run --preset` on a toy preset (names this branch has): the record names the
+    preset and the leaderboard's paper section measures it."""
+    import json
+
+    from clbench import presets
+    from clbench.cli import main
+
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    (folder / "toy-digits.yaml").write_text(
+        "strategy: replay\nscenario: split-digits\npaper: p\nreported:\n"
+        "  - {value: 90.0, metric: final_accuracy, table: T1, row: replay}\n"
+        "settings:\n  strategy.buffer_size: [50, paper]\n  train.epochs: [1, ours]\n"
+    )
+    monkeypatch.setattr(presets, "FOLDER", folder)
+    presets.load.cache_clear()
+    res = tmp_path / "res"
+    quiet = ["trainer.accelerator=cpu", "trainer.progress_bar=false", f"results.dir={res}"]
+    assert main(["run", "--preset", "toy-digits", *quiet]) == 0
+    (path,) = res.rglob("runs/*/*/*.json")
+    record = json.loads(path.read_text())
+    assert record["config"]["preset"] == "toy-digits"
+    assert record["config"]["strategy"]["buffer_size"] == 50
+    assert main(["leaderboard", str(res), "--out", str(tmp_path / "lb.md")]) == 0
+    board = (tmp_path / "lb.md").read_text()
+    assert "replay [preset toy-digits]" in board
+    ours = 100 * record["metrics"]["final_accuracy"]
+    assert "| toy-digits | final_accuracy | 90.00" in board and f"{ours:.2f} (1)" in board
+    presets.load.cache_clear()
