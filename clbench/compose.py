@@ -53,18 +53,28 @@ def _with_preset(
     """The user's settings over preset `name`'s; the preset's strategy and scenario stay."""
     preset = presets.load(name)
     merged = OmegaConf.merge(preset.config(), user)
-    for group, cli, own in (
-        ("strategy", strategy, preset.strategy),
-        ("scenario", scenario, preset.scenario),
+    for group, cli, own, registry in (
+        ("strategy", strategy, preset.strategy, STRATEGIES),
+        ("scenario", scenario, preset.scenario, SCENARIOS),
     ):
         chosen = cli or str(merged[group].name)
-        if chosen != own:
+        if not _same_entry(registry, chosen, own):
             raise ClbenchError(
                 f"preset {name} is {preset.strategy} on {preset.scenario}; it cannot run "
                 f"{group} {chosen} (drop --preset, or change its settings with key=value)"
             )
     assert isinstance(merged, DictConfig)
     return merged
+
+
+def _same_entry(registry: Any, a: str, b: str) -> bool:
+    """Two names of one registry entry (an alias and its canonical name count as one)."""
+    if a == b:
+        return True
+    try:
+        return bool(registry.get(a).target == registry.get(b).target)
+    except ClbenchError:
+        return False
 
 
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
