@@ -246,6 +246,8 @@ def test_every_preset_composes_after_the_merge(name, tmp_path):
         assert b in BACKBONES, b
 
 
-def test_presets_ship_as_package_data():
-    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
-    assert '"clbench.presets" = ["*.yaml"]' in text
+def test_presets_ship_as_package_data_and_the_docs_list_them_all():
+    repo = Path(__file__).resolve().parents[1]
+    assert '"clbench.presets" = ["*.yaml"]' in (repo / "pyproject.toml").read_text()
+    docs = (repo / "docs" / "presets.md").read_text()
+    assert [n for n in presets.names() if f"| `{n}` |" not in docs] == []
