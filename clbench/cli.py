@@ -1,4 +1,4 @@
-"""`clbench` command line: run, list, data, leaderboard, sweep, plot-schedule.
+"""`clbench` command line: run, list, presets, data, leaderboard, sweep, plot-schedule.
 
 Heavy modules (torch, Lightning, Avalanche) are imported only by the commands that need them,
 so `clbench --help` and `clbench list` start fast.
@@ -21,9 +21,31 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    if args.preset:
+        from clbench import presets
+
+        presets.load(args.preset)  # an unknown name: one line with the closest names
+        said = [o.partition("=")[2] for o in overrides if o.partition("=")[0].strip() == "preset"]
+        if any(v != args.preset for v in said):
+            raise ClbenchError(
+                f"--preset {args.preset} conflicts with preset={said[0]}; name it once"
+            )
+        overrides = [f"preset={args.preset}", *overrides]
     return run_one(
-        args.strategy, args.scenario, args.config, args.overrides, args.resume, args.print_config
+        args.strategy, args.scenario, args.config, overrides, args.resume, args.print_config
     )
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from clbench.presets import all_presets
+
+    for p in all_presets():
+        numbers = "; ".join(f"{r.value:g} {r.metric} ({r.table})" for r in p.reported)
+        print(f"{p.name}: {p.strategy} on {p.scenario}")
+        print(f"  paper: {p.paper}")
+        print(f"  reported: {numbers or 'no number recovered'}")
+    return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -120,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--strategy", help="strategy name (see `clbench list`); default: replay")
     r.add_argument("--scenario", help="scenario name (see `clbench list`); default: split-mnist-5k")
     r.add_argument("--config", help="YAML file of settings")
+    r.add_argument("--preset", help="a paper's recipe (see `clbench presets`); key=value wins")
     r.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     r.add_argument(
         "--resume",
@@ -133,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     li = sub.add_parser("list", help="list strategies and scenarios")
     li.set_defaults(func=cmd_list)
+
+    pr = sub.add_parser("presets", help="list the paper recipes with their papers' numbers")
+    pr.set_defaults(func=cmd_presets)
 
     da = sub.add_parser("data", help="which datasets are present, their layout, where to get them")
     da.add_argument("--root", help="data root (default: $CLBENCH_DATA or ~/.cache/clbench/data)")

@@ -59,12 +59,16 @@ class TrainConfig:
     schedule: str = "constant"
     warmup_fraction: float | None = None  # None: 0.05 for cosine, repeated-cosine, infinite; else 0
     warmup_steps: int | None = None  # if set, replaces warmup_fraction
-    min_lr_ratio: float = 0.05  # eta_min / lr: end of cosine decays and of the infinite anneal
+    # eta_min / lr: end of cosine decays and of the infinite anneal. The infinite schedule's
+    # defaults are the command-line defaults of its authors' code (Pauljanson002/MAE-1
+    # config.py: min_lr_ratio 0.01, cooldown_ratio 0.3, constant_lr_ratio 0.25, constant_ratio
+    # 0.8, warmup_ratio 0.05); the repeated-cosine baseline decays to the same eta_min.
+    min_lr_ratio: float = 0.01
     step_milestones: list[float] = field(default_factory=lambda: [0.5, 0.75])  # stream fractions
     step_gamma: float = 0.1  # step: lr multiplier at each milestone
     infinite_cooldown: str = "cosine"  # cosine | linear | inv-sqrt
-    infinite_cooldown_end: float = 0.4  # T_cd as a fraction of the first experience
-    infinite_constant_ratio: float = 0.75  # eta_c / lr
+    infinite_cooldown_end: float = 0.3  # T_cd as a fraction of the first experience
+    infinite_constant_ratio: float = 0.25  # eta_c / lr
     infinite_anneal_start: float = 0.8  # T_ann as a fraction of each experience
 
 
@@ -105,6 +109,7 @@ class ResultsConfig:
 @dataclass
 class RunConfig:
     seed: int = 0
+    preset: str | None = None  # a paper recipe (clbench/presets/), set by `run --preset NAME`
     strategy: Any = field(default_factory=lambda: {"name": DEFAULT_STRATEGY})
     scenario: Any = field(default_factory=lambda: {"name": DEFAULT_SCENARIO})
     train: TrainConfig = field(default_factory=TrainConfig)

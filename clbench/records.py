@@ -132,6 +132,9 @@ def problem(data: dict[str, Any]) -> str | None:
     for key in ("config", "metrics", "costs"):
         if not isinstance(data[key], dict):
             return f"{key} is not an object"
+    preset = data["config"].get("preset")
+    if preset is not None and not isinstance(preset, str):
+        return f"config.preset {preset!r} is not a preset name"
     # scalars may be None (undefined for the run); lists hold per-experience values
     bad = [
         k
