@@ -73,7 +73,9 @@ class BackboneConfig:
     name: str = "mlp"
     hidden_dim: int = 400  # mlp: width of each hidden layer
     num_layers: int = 2  # mlp: number of hidden layers
-    checkpoint: str | None = None  # local state_dict file for the backbone
+    nf: int = 20  # reduced-resnet18: width of the first stage (GEM/Avalanche 20; OnPro, OCM 64)
+    pretrained: bool = False  # timm names: the weights of timm's pretrained config (hub cache)
+    checkpoint: str | None = None  # local weights file for the backbone (clbench/weights.py)
 
 
 @dataclass
@@ -123,6 +125,7 @@ CHECKS: list[tuple[str, Any, str]] = [
     ("train.weight_decay", lambda v: v >= 0, ">= 0"),
     ("backbone.hidden_dim", lambda v: v >= 1, ">= 1"),
     ("backbone.num_layers", lambda v: v >= 0, ">= 0"),
+    ("backbone.nf", lambda v: v >= 1, ">= 1"),
     ("trainer.num_nodes", lambda v: v >= 1, ">= 1"),
     ("trainer.log_every_n_steps", lambda v: v >= 1, ">= 1"),
     (
