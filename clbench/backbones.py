@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from clbench.errors import ClbenchError, closest
 from clbench.registry import Registry
@@ -43,10 +41,15 @@ BACKBONES.add(
     "timm ResNet-18 (ImageNet stem; = torchvision's), for 84-224 px images",
     timm=True,
 )
+if TYPE_CHECKING:
+    from torch import nn
 TIMM_HINT = "any timm model name works too (timm.list_models())"
 
 
+# torch is imported where a backbone is built: `clbench list` reads the registry without it
 def mlp(cfg: Any, input_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
+    from torch import nn
+
     layers: list[nn.Module] = [nn.Flatten()]
     width = math.prod(input_shape)
     for _ in range(cfg.num_layers):
@@ -56,6 +59,8 @@ def mlp(cfg: Any, input_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
 
 
 def convnet(cfg: Any, input_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
+    from torch import nn
+
     chans = [input_shape[0], 32, 64, 128]
     layers: list[nn.Module] = []
     for cin, cout in zip(chans[:-1], chans[1:], strict=True):
