@@ -84,8 +84,12 @@ def is_timm(name: str) -> bool:
     if timm.is_model(name):
         try:
             timm.get_pretrained_cfg(name)
-        except RuntimeError as e:  # an architecture timm knows, with a tag it does not
-            raise ClbenchError(f"unknown backbone '{name}': {e}") from None
+        except RuntimeError:  # an architecture timm knows, with a tag it does not
+            arch, _, tag = name.partition(".")
+            tags = ", ".join(n.partition(".")[2] for n in timm.list_pretrained(f"{arch}.*"))
+            raise ClbenchError(
+                f"timm has no weights tagged '{tag}' for {arch}; its tags: {tags or 'none'}"
+            ) from None
         return True
     near = closest(name, list(dict.fromkeys([e.name for e in BACKBONES] + timm.list_models())))
     hint = f"did you mean {', '.join(near)}? " if near else ""
