@@ -132,3 +132,15 @@ def test_cli_pretrained_without_network_prints_one_line_and_exits_2(run_cli, tmp
     assert p.stderr.count("\n") == 1 and p.stderr.startswith("clbench: error: cannot get the ")
     assert "'resnet18.tv_in1k'" in p.stderr and "backbone.checkpoint=FILE" in p.stderr
     assert str(tmp_path / "hf" / "hub") in p.stderr  # where the fetched weights must go
+
+
+def test_rgb_weights_on_grey_input_are_adapted_as_timm_does(tmp_path):
+    path = _saved(tmp_path, "test_resnet")
+    model, _ = build_backbone(_cfg(name="test_resnet", checkpoint=str(path)), (1, 32, 32))
+    x = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    ref = timm.create_model(
+        "test_resnet", pretrained=True, num_classes=0, in_chans=1,
+        pretrained_cfg_overlay={"file": str(path)},
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(x), ref.eval()(x), rtol=0, atol=0)
