@@ -99,7 +99,7 @@ def is_timm(name: str) -> bool:
 
 def _fetch_hint(name: str) -> str:
     return (
-        f"fetch them beforehand on a machine with network (python -c \"import timm; "
+        f'fetch them beforehand on a machine with network (python -c "import timm; '
         f"timm.create_model('{name}', pretrained=True)\", then copy its hub cache "
         f"{_hub_cache()} here) or give the weights as backbone.checkpoint=FILE"
     )
@@ -125,9 +125,7 @@ def timm_backbone(cfg: Any, input_shape: tuple[int, ...]) -> tuple[nn.Module, in
             "timm.list_models(pretrained=True) or give backbone.checkpoint=FILE"
         )
     try:
-        model = timm.create_model(
-            name, pretrained=download, num_classes=0, in_chans=input_shape[0]
-        )
+        model = timm.create_model(name, pretrained=download, num_classes=0, in_chans=input_shape[0])
     except OSError:  # not in the hub cache, and no network (huggingface_hub, urllib)
         raise ClbenchError(
             f"cannot get the pretrained weights of timm model '{name}' (not in the hub cache, "

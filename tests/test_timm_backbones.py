@@ -87,10 +87,15 @@ def test_pretrained_without_network_or_cache_is_one_line(tmp_path, monkeypatch):
 
 
 def test_names_timm_does_not_know_or_without_weights():
-    with pytest.raises(ClbenchError, match="unknown backbone 'resnet81'; did you mean .*built-ins: "
-                       "convnet, mlp, reduced-resnet18, resnet18, resnet20, resnet32; any timm"):
+    with pytest.raises(
+        ClbenchError,
+        match="unknown backbone 'resnet81'; did you mean .*built-ins: "
+        "convnet, mlp, reduced-resnet18, resnet18, resnet20, resnet32; any timm",
+    ):
         build_backbone(_cfg(name="resnet81"), (3, 32, 32))
-    with pytest.raises(ClbenchError, match="no weights tagged .no_such_tag. for resnet18; its .*tv_in1k"):
+    with pytest.raises(
+        ClbenchError, match="no weights tagged .no_such_tag. for resnet18; its .*tv_in1k"
+    ):
         build_backbone(_cfg(name="resnet18.no_such_tag"), (3, 32, 32))
     with pytest.raises(ClbenchError, match="'resnet20' has no pretrained weights"):
         build_backbone(_cfg(name="resnet20", pretrained=True), (3, 32, 32))
@@ -139,7 +144,10 @@ def test_rgb_weights_on_grey_input_are_adapted_as_timm_does(tmp_path):
     model, _ = build_backbone(_cfg(name="test_resnet", checkpoint=str(path)), (1, 32, 32))
     x = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(1))
     ref = timm.create_model(
-        "test_resnet", pretrained=True, num_classes=0, in_chans=1,
+        "test_resnet",
+        pretrained=True,
+        num_classes=0,
+        in_chans=1,
         pretrained_cfg_overlay={"file": str(path)},
     )
     with torch.no_grad():
