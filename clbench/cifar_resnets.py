@@ -24,6 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
+REDUCED_RESNET18_NF = 20  # GEM's and Avalanche's width (`backbone.nf=null`)
+
+
 def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
 
@@ -93,7 +96,7 @@ class CifarResNet(nn.Module):
 
 
 def reduced_resnet18(cfg: Any, input_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
-    nf = int(cfg.nf)
+    nf = REDUCED_RESNET18_NF if cfg.get("nf") is None else int(cfg.nf)
     model = CifarResNet(input_shape[0], [nf, 2 * nf, 4 * nf, 8 * nf], [2] * 4, "conv", False)
     return model, model.num_features
 
