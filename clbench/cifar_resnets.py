@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 REDUCED_RESNET18_NF = 20  # GEM's and Avalanche's width (`backbone.nf=null`)
 
 
