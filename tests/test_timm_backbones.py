@@ -152,3 +152,16 @@ def test_rgb_weights_on_grey_input_are_adapted_as_timm_does(tmp_path):
     )
     with torch.no_grad():
         torch.testing.assert_close(model.eval()(x), ref.eval()(x), rtol=0, atol=0)
+
+
+def test_a_checkpoint_wins_over_pretrained_and_nothing_downloads(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # a download attempt would fail
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    path = _saved(tmp_path, "test_resnet")
+    cfg = _cfg(name="test_resnet", pretrained=True, checkpoint=str(path))
+    model, _ = build_backbone(cfg, (3, 32, 32))
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(x), _timm_features("test_resnet", path, x))
