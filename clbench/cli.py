@@ -49,11 +49,12 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from clbench.backbones import BACKBONES, TIMM_HINT
     from scenarios import SCENARIOS
     from strategies import STRATEGIES
 
-    strategies, scenarios = list(STRATEGIES), list(SCENARIOS)
-    w = max(len(e.name) for e in strategies + scenarios) + 2
+    strategies, scenarios, backbones = list(STRATEGIES), list(SCENARIOS), list(BACKBONES)
+    w = max(len(e.name) for e in strategies + scenarios + backbones) + 2
     print("strategies (scenario kinds supported):")
     for e in strategies:
         print(f"  {e.name:<{w}}{e.description}  [{', '.join(e.meta['kinds'])}]")
@@ -62,6 +63,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         shape = "x".join(str(d) for d in e.meta["input_shape"])
         also = f" (alias: {', '.join(e.aliases)})" if e.aliases else ""
         print(f"  {e.name:<{w}}{e.description}{also}  [{e.meta['kind']}, input {shape}]")
+    print("\nbackbones (backbone.name):")
+    for e in backbones:
+        print(f"  {e.name:<{w}}{e.description}")
+    print(f"  {TIMM_HINT}, e.g. vit_base_patch16_224.augreg_in21k;")
+    print("  backbone.pretrained=true: timm's weights; backbone.checkpoint=FILE: local weights")
     return 0
 
 

@@ -77,7 +77,11 @@ class BackboneConfig:
     name: str = "mlp"
     hidden_dim: int = 400  # mlp: width of each hidden layer
     num_layers: int = 2  # mlp: number of hidden layers
-    checkpoint: str | None = None  # local state_dict file for the backbone
+    # New keys default to null ("not set"), so that records older than them stay one
+    # experiment with newer ones (clbench/experiments.py).
+    nf: int | None = None  # reduced-resnet18 first-stage width; null: 20 (GEM); OnPro, OCM: 64
+    pretrained: bool | None = None  # timm names: timm's pretrained weights; null: false
+    checkpoint: str | None = None  # local weights file for the backbone (clbench/weights.py)
 
 
 @dataclass
@@ -128,6 +132,7 @@ CHECKS: list[tuple[str, Any, str]] = [
     ("train.weight_decay", lambda v: v >= 0, ">= 0"),
     ("backbone.hidden_dim", lambda v: v >= 1, ">= 1"),
     ("backbone.num_layers", lambda v: v >= 0, ">= 0"),
+    ("backbone.nf", lambda v: v is None or v >= 1, ">= 1 or null"),
     ("trainer.num_nodes", lambda v: v >= 1, ">= 1"),
     ("trainer.log_every_n_steps", lambda v: v >= 1, ">= 1"),
     (

@@ -186,7 +186,7 @@ CIFAR100_FSCIL = ScenarioSpec(
     build,
     {
         "train": {"epochs": 5, "lr": 0.1, "momentum": 0.9, "batch_size": 128},
-        "backbone": {"name": "resnet18"},
+        "backbone": {"name": "resnet20"},  # CEC's and TEEN's CIFAR-100 backbone
     },
 )
 CUB200_FSCIL = ScenarioSpec(
