@@ -40,6 +40,11 @@ def compose(
     said = load_user_config(None, list(overrides))  # the key=value overrides alone
     if user.get("preset") is not None:
         user = _with_preset(user, str(user.preset), strategy, scenario)
+    # an alias and its canonical name are one scenario: not a conflict between two names
+    scenario = _canonical(SCENARIOS, scenario)
+    for layer in (user, said):
+        if layer.get("scenario") is not None and layer.scenario.get("name") is not None:
+            layer.scenario.name = _canonical(SCENARIOS, str(layer.scenario.name))
     strategy_name = chosen_name(user, "strategy", strategy, DEFAULT_STRATEGY, said)
     scenario_name = chosen_name(user, "scenario", scenario, DEFAULT_SCENARIO, said)
     strategy_cls = STRATEGIES.load(strategy_name)
@@ -66,6 +71,14 @@ def _with_preset(
             )
     assert isinstance(merged, DictConfig)
     return merged
+
+
+def _canonical(registry: Any, name: str | None) -> str | None:
+    """The canonical name of an entry named by `name` or an alias; unknown names unchanged."""
+    try:
+        return registry.get(name).name if name else name
+    except ClbenchError:
+        return name
 
 
 def _same_entry(registry: Any, a: str, b: str) -> bool:

@@ -147,12 +147,12 @@ def check_shape(
         if s == 0:
             if len(classes) != shape.base_classes:
                 raise ClbenchError(
-                    f"{path}: {len(classes)} classes, but the {what} protocol has "
+                    f"{path}: {_classes(len(classes))}, but the {what} protocol has "
                     f"{shape.base_classes} base classes{custom}"
                 )
         elif len(classes) != shape.ways or set(counts.tolist()) != {shape.shots}:
             raise ClbenchError(
-                f"{path}: {len(classes)} classes with {sorted(set(counts.tolist()))} images "
+                f"{path}: {_classes(len(classes))} with {sorted(set(counts.tolist()))} images "
                 f"each, but the {what} protocol has {shape.ways}-way {shape.shots}-shot "
                 f"sessions{custom}"
             )
@@ -175,3 +175,7 @@ def seeded_sessions(pool: Pool, shape: Shape, seed: int) -> list[np.ndarray]:
             picks.append(np.sort(rng.choice(items, shape.shots, replace=False)))
         out.append(np.concatenate(picks))
     return out
+
+
+def _classes(n: int) -> str:
+    return f"{n} class" if n == 1 else f"{n} classes"

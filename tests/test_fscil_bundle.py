@@ -81,6 +81,11 @@ def test_old_names_are_aliases_of_the_canonical_ones(tmp_path, capsys):
     ):
         assert SCENARIOS.get(old).name == new
         assert compose("teen", old, None, [f"results.dir={tmp_path}"]).scenario.name == new
+        # an alias and its canonical name, one on the command line and one as a setting, agree
+        both = compose("teen", new, None, [f"scenario.name={old}", f"results.dir={tmp_path}"])
+        assert both.scenario.name == new
+    with pytest.raises(ClbenchError, match="conflicts with scenario.name=cifar100"):
+        compose("teen", "cub200", None, ["scenario.name=cifar100-fscil"])
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if ln.strip().startswith("cub200 "))
