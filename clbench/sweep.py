@@ -42,8 +42,9 @@ PRESENTATION = (
 
 
 def run_key(config: dict[str, Any]) -> str:
-    """Identifies a run by its resolved config, leaving out presentation-only settings."""
-    cfg = json.loads(json.dumps(config))
+    """Identifies a run by its resolved config, leaving out presentation-only settings and
+    null ones (not used: a record older than an optional setting is the same run)."""
+    cfg = _without_nulls(json.loads(json.dumps(config)))
     for dotted in PRESENTATION:
         *parents, leaf = dotted.split(".")
         node = cfg
@@ -52,6 +53,12 @@ def run_key(config: dict[str, Any]) -> str:
         if isinstance(node, dict):
             node.pop(leaf, None)
     return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
+
+
+def _without_nulls(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {k: _without_nulls(v) for k, v in tree.items() if v is not None}
+    return tree
 
 
 def _as_list(spec: DictConfig, key: str, required: bool) -> list[Any]:
