@@ -59,13 +59,22 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(f"clbench: skipped {p}", file=sys.stderr)
     for d in duplicates(records):
         print(f"clbench: {d}", file=sys.stderr)
-    if not records:
-        raise ClbenchError(f"no clbench records under {root}")
     plots_dir = Path(args.plots) if args.plots else root / "plots"
-    if args.plots:
+    tuned = ""
+    if args.format == "md":  # tuning studies (results/tuning/), tabulated apart
+        from clbench.tuned import render_tuned
+
+        tuned = render_tuned(root, args.with_tuning_cost, plots_dir if args.plots else None)
+    if not records and not tuned:
+        raise ClbenchError(f"no clbench records under {root}")
+    if args.plots and records:
         write_plots(records, plots_dir)
     out = Path(args.out) if args.out else None
-    text = render(records, args.format, plots_dir, link_base=out.parent if out else root)
+    link_base = out.parent if out else root
+    text = (
+        render(records, args.format, plots_dir, link_base) if records else "# clbench leaderboard\n"
+    )
+    text += tuned
     if out is None:
         print(text, end="")
     else:
@@ -173,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--format", choices=["md", "csv", "latex"], default="md")
     lb.add_argument("--out", metavar="FILE", help="write the table to FILE instead of printing it")
     lb.add_argument("--plots", metavar="DIR", help="also draw PNG plots into DIR")
+    lb.add_argument(
+        "--with-tuning-cost",
+        action="store_true",
+        help="tuned rows: time to target includes the tuning study's wall time",
+    )
     lb.set_defaults(func=cmd_leaderboard)
     sw = sub.add_parser("sweep", help="run a grid of runs from a YAML file, skipping finished ones")
     sw.add_argument("file", help="sweep file (see clbench/sweep.py or the README)")

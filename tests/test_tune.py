@@ -75,3 +75,8 @@ def test_a_stopped_study_resumes_to_the_same_picks(tmp_path, capsys):
     args += ["--studies", "2", "--seeds", "0", "--heldout", "none", "--name", "s"]
     assert main([*args, *TINY, f"results.dir={res}"]) == 0
     assert "6 runs, 6 already done, 0 to run" in capsys.readouterr().out
+    # the studies are tabulated apart: none of their runs is a row of the plain leaderboard
+    assert load_records(res)[0] == []
+    assert main(["leaderboard", str(res), "--with-tuning-cost"]) == 0
+    board = capsys.readouterr().out
+    assert "| finetune   | 3 trials x 2 studies |" in board and "tuning wall time included" in board
