@@ -123,8 +123,12 @@ def render_tuned(
         f"time to target: median over studies ({cost}).",
     ]
     for scenario, part in frame.groupby("scenario", sort=True):
-        part = part.dropna(axis=1, how="all")
-        extra = [c for c in part.columns if c.startswith(("held-out ", "drop "))]
+        # the held-out variants of this scenario's studies (other scenarios have others)
+        extra = [
+            c
+            for c in part.columns
+            if c.startswith(("held-out ", "drop ")) and part[c].notna().any()
+        ]
         headers = ["strategy", "budget", "picks", "runs", "accuracy", "time to target (s)"]
         body = [
             [r["strategy"], r["budget"], r["picks"], str(r["runs"])]
