@@ -148,7 +148,8 @@ def tune(
     space_ranges: list[str] | tuple[str, ...] = (),
     name: str | None = None,
 ) -> int:
-    """Run (or resume) a tuning study; 0 when every run finished."""
+    """Run (or resume) a tuning study; 0 when every study picked a trial and every run of
+    the picks finished."""
     if executor not in EXECUTORS:
         raise ClbenchError(f"unknown executor '{executor}'; valid: {', '.join(EXECUTORS)}")
     base = compose(strategy, scenario, None, list(overrides))
@@ -183,9 +184,9 @@ def tune(
         for k, draws in enumerate(study["draws"])
     ]
     logs = folder / "logs"
-    status = _run(
-        [j for row in grid for j in row], f"tuning {folder.name}", executor, workers, logs
-    )
+    # a failed trial (e.g. diverged at a high lr) is listed and lost budget, not an error
+    trial_jobs = [j for row in grid for j in row]
+    _run(trial_jobs, f"tuning {folder.name}", executor, workers, logs)
     found = _records(folder / "trials")
     study["picks"] = []
     for k, row in enumerate(grid):
@@ -215,6 +216,6 @@ def tune(
         for p in study["picks"]
         for s in study["final_seeds"]
     ]
-    status |= _run(finals, f"tuned runs of {folder.name}", executor, workers, logs)
+    status = _run(finals, f"tuned runs of {folder.name}", executor, workers, logs)
     print(f"study folder: {folder}")
     return 1 if status or len(study["picks"]) < studies else 0

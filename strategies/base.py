@@ -48,7 +48,7 @@ class Strategy(L.LightningModule):
     fidelity: ClassVar[dict[str, str]] = {}
     # `clbench tune`'s search space: config key -> (low, high, scale: log | linear | int);
     # knobs that do not depend on the buffer size only (clbench/search.py). OUR CHOICE of ranges.
-    search_space: ClassVar[dict[str, tuple[float, float, str]]] = {"train.lr": (1e-3, 0.3, "log")}
+    search_space: ClassVar[dict[str, tuple[float, float, str]]] = {"train.lr": (1e-3, 0.1, "log")}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -61,7 +61,7 @@ def test_selection_reads_validation_accuracy_only():
 def test_a_plan_takes_the_strategys_space_and_refuses_to_fix_a_tuned_key():
     plan = plan_study("teen", "fscil-mnist-5k", [], 4, 2, 0, 0.2, ["strategy.tau=2:8:linear"])
     assert plan["space"] == {
-        "train.lr": [1e-3, 0.3, "log"],
+        "train.lr": [1e-3, 0.1, "log"],
         "strategy.alpha": [0.0, 1.0, "linear"],
         "strategy.tau": [2.0, 8.0, "linear"],
     }
