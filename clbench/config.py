@@ -38,6 +38,11 @@ class ScenarioParams:
     # costs.time_to_target_s is the training wall time until it first does (None: never or
     # no target). Scenario families set theirs in their registry defaults.
     target_accuracy: float | None = None
+    # Validation stream (clbench/validation.py): hold out this fraction of each experience's
+    # training data (per class, seeded by validation_seed, else 0), scored like the test data
+    # and used for tuning (clbench/tune.py). None or 0: off, the stream is unchanged.
+    validation_fraction: float | None = None
+    validation_seed: int | None = None
 
 
 @dataclass
@@ -141,6 +146,7 @@ CHECKS: list[tuple[str, Any, str]] = [
         "a count >= 1, -1 (all), 'auto', or a list of device indices",
     ),
     ("scenario.target_accuracy", lambda v: v is None or 0 < v <= 1, "in (0, 1] or null"),
+    ("scenario.validation_fraction", lambda v: v is None or 0 <= v < 1, "in [0, 1) or null"),
 ]
 
 

@@ -168,7 +168,8 @@ def load_records(results_dir: str | Path) -> tuple[list[dict[str, Any]], list[st
         raise ClbenchError(f"no results folder at {root}")
     records, problems = [], []
     for path in sorted(root.rglob("*.json")):
-        if path.name.startswith(".tmp-") or "work" in path.relative_to(root).parts[:1]:
+        # work/: runs in progress; tuning/: tuning studies, tabulated apart (clbench/tuned.py)
+        if path.name.startswith(".tmp-") or path.relative_to(root).parts[0] in ("work", "tuning"):
             continue
         try:
             data = json.loads(path.read_text())

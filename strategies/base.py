@@ -46,6 +46,9 @@ class Strategy(L.LightningModule):
     # How closely the strategy follows its paper: {part: note}, copied by the runner into the
     # record's `fidelity` (e.g. which update rules are the paper's and which are our choice).
     fidelity: ClassVar[dict[str, str]] = {}
+    # `clbench tune`'s search space: config key -> (low, high, scale: log | linear | int);
+    # knobs that do not depend on the buffer size only (clbench/search.py). OUR CHOICE of ranges.
+    search_space: ClassVar[dict[str, tuple[float, float, str]]] = {"train.lr": (1e-3, 0.1, "log")}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

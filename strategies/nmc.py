@@ -46,6 +46,7 @@ class NMCParams(StrategyParams):
 
 class NMC(Strategy):
     Params = NMCParams
+    search_space = {}  # nothing is trained: nothing to tune
     defaults = {"train": {"epochs": 0}}  # nothing to train: shown as such in the record
 
     def __init__(self, cfg: Any, scenario: Scenario) -> None:
