@@ -8,10 +8,12 @@
 #   bash benchmarks/tune_digits.sh                          # CPU, one run at a time
 #   EXECUTOR=pool WORKERS=8 ACCEL=gpu bash benchmarks/tune_digits.sh
 #   TRIALS=4 STUDIES=2 bash benchmarks/tune_digits.sh split  # one block, a smaller budget
+#   ONLY="finetune replay" bash benchmarks/tune_digits.sh split  # only these strategies
 set -euo pipefail
 TRIALS="${TRIALS:-8}"; STUDIES="${STUDIES:-3}"
 EXECUTOR="${EXECUTOR:-sequential}"; WORKERS="${WORKERS:-2}"; ACCEL="${ACCEL:-cpu}"
 tune() {  # $1 strategy, $2 scenario
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $1 "* ]]; then return 0; fi
   clbench tune --strategy "$1" --scenario "$2" --trials "$TRIALS" --studies "$STUDIES" \
     --executor "$EXECUTOR" --workers "$WORKERS" --seeds 0,1,2 --name "$1_$2" \
     "trainer.accelerator=$ACCEL" trainer.progress_bar=false results.dir=results
