@@ -16,8 +16,10 @@ tune() {  # $1 strategy, $2 scenario
   if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $1 "* ]]; then return 0; fi
   clbench tune --strategy "$1" --scenario "$2" --trials "$TRIALS" --studies "$STUDIES" \
     --executor "$EXECUTOR" --workers "$WORKERS" --seeds 0,1,2 --name "$1_$2" \
-    "trainer.accelerator=$ACCEL" trainer.progress_bar=false results.dir=results
+    "trainer.accelerator=$ACCEL" trainer.progress_bar=false results.dir=results \
+    || failed=1  # a diverged run is reported and shown as such; the other studies still run
 }
+failed=0
 blocks=("${@:-split fscil permuted}")
 for block in ${blocks[@]}; do
   case "$block" in
@@ -27,3 +29,4 @@ for block in ${blocks[@]}; do
   esac
 done
 clbench leaderboard results --format md --out results/LEADERBOARD.md --plots results/plots
+exit "$failed"
