@@ -1,4 +1,4 @@
-"""`clbench` command line: run, list, data, leaderboard, sweep, plot-schedule.
+"""`clbench` command line: run, list, presets, data, leaderboard, sweep, tune, plot-schedule.
 
 Heavy modules (torch, Lightning, Avalanche) are imported only by the commands that need them,
 so `clbench --help` and `clbench list` start fast.
@@ -21,24 +21,53 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    if args.preset:
+        from clbench import presets
+
+        presets.load(args.preset)  # an unknown name: one line with the closest names
+        said = [o.partition("=")[2] for o in overrides if o.partition("=")[0].strip() == "preset"]
+        if any(v != args.preset for v in said):
+            raise ClbenchError(
+                f"--preset {args.preset} conflicts with preset={said[0]}; name it once"
+            )
+        overrides = [f"preset={args.preset}", *overrides]
     return run_one(
-        args.strategy, args.scenario, args.config, args.overrides, args.resume, args.print_config
+        args.strategy, args.scenario, args.config, overrides, args.resume, args.print_config
     )
 
 
+def cmd_presets(args: argparse.Namespace) -> int:
+    from clbench.presets import all_presets
+
+    for p in all_presets():
+        numbers = "; ".join(f"{r.value:g} {r.metric} ({r.table})" for r in p.reported)
+        print(f"{p.name}: {p.strategy} on {p.scenario}")
+        print(f"  paper: {p.paper}")
+        print(f"  reported: {numbers or 'no number recovered'}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    from clbench.backbones import BACKBONES, TIMM_HINT
     from scenarios import SCENARIOS
     from strategies import STRATEGIES
 
-    strategies, scenarios = list(STRATEGIES), list(SCENARIOS)
-    w = max(len(e.name) for e in strategies + scenarios) + 2
+    strategies, scenarios, backbones = list(STRATEGIES), list(SCENARIOS), list(BACKBONES)
+    w = max(len(e.name) for e in strategies + scenarios + backbones) + 2
     print("strategies (scenario kinds supported):")
     for e in strategies:
         print(f"  {e.name:<{w}}{e.description}  [{', '.join(e.meta['kinds'])}]")
     print("\nscenarios (kind, input shape):")
     for e in scenarios:
         shape = "x".join(str(d) for d in e.meta["input_shape"])
-        print(f"  {e.name:<{w}}{e.description}  [{e.meta['kind']}, input {shape}]")
+        also = f" (alias: {', '.join(e.aliases)})" if e.aliases else ""
+        print(f"  {e.name:<{w}}{e.description}{also}  [{e.meta['kind']}, input {shape}]")
+    print("\nbackbones (backbone.name):")
+    for e in backbones:
+        print(f"  {e.name:<{w}}{e.description}")
+    print(f"  {TIMM_HINT}, e.g. vit_base_patch16_224.augreg_in21k;")
+    print("  backbone.pretrained=true: timm's weights; backbone.checkpoint=FILE: local weights")
     return 0
 
 
@@ -59,13 +88,22 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(f"clbench: skipped {p}", file=sys.stderr)
     for d in duplicates(records):
         print(f"clbench: {d}", file=sys.stderr)
-    if not records:
-        raise ClbenchError(f"no clbench records under {root}")
     plots_dir = Path(args.plots) if args.plots else root / "plots"
-    if args.plots:
+    tuned = ""
+    if args.format == "md":  # tuning studies (results/tuning/), tabulated apart
+        from clbench.tuned import render_tuned
+
+        tuned = render_tuned(root, args.with_tuning_cost, plots_dir if args.plots else None)
+    if not records and not tuned:
+        raise ClbenchError(f"no clbench records under {root}")
+    if args.plots and records:
         write_plots(records, plots_dir)
     out = Path(args.out) if args.out else None
-    text = render(records, args.format, plots_dir, link_base=out.parent if out else root)
+    link_base = out.parent if out else root
+    text = (
+        render(records, args.format, plots_dir, link_base) if records else "# clbench leaderboard\n"
+    )
+    text += tuned
     if out is None:
         print(text, end="")
     else:
@@ -82,6 +120,35 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from clbench.sweep import sweep
 
     return sweep(args.file, args.executor, args.workers, args.dry_run, args.overrides)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from clbench.tune import tune
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ClbenchError(
+            f"--seeds must be a comma list of integers, got '{args.seeds}'"
+        ) from None
+    variants = None
+    if args.heldout:  # each --heldout is one variant: key=value[,key=value]; none: no variant
+        variants = {v: v.split(",") for v in args.heldout if v != "none"}
+    return tune(
+        args.strategy,
+        args.scenario,
+        args.trials,
+        args.studies,
+        args.executor,
+        args.workers,
+        args.overrides,
+        args.seed,
+        args.validation_fraction,
+        seeds,
+        variants,
+        args.space or [],
+        args.name,
+    )
 
 
 def cmd_plot_schedule(args: argparse.Namespace) -> int:
@@ -119,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--strategy", help="strategy name (see `clbench list`); default: replay")
     r.add_argument("--scenario", help="scenario name (see `clbench list`); default: split-mnist-5k")
     r.add_argument("--config", help="YAML file of settings")
+    r.add_argument("--preset", help="a paper's recipe (see `clbench presets`); key=value wins")
     r.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     r.add_argument(
         "--resume",
@@ -133,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     li = sub.add_parser("list", help="list strategies and scenarios")
     li.set_defaults(func=cmd_list)
 
+    pr = sub.add_parser("presets", help="list the paper recipes with their papers' numbers")
+    pr.set_defaults(func=cmd_presets)
+
     da = sub.add_parser("data", help="which datasets are present, their layout, where to get them")
     da.add_argument("--root", help="data root (default: $CLBENCH_DATA or ~/.cache/clbench/data)")
     da.set_defaults(func=cmd_data)
@@ -144,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--format", choices=["md", "csv", "latex"], default="md")
     lb.add_argument("--out", metavar="FILE", help="write the table to FILE instead of printing it")
     lb.add_argument("--plots", metavar="DIR", help="also draw PNG plots into DIR")
+    lb.add_argument(
+        "--with-tuning-cost",
+        action="store_true",
+        help="tuned rows: time to target includes the tuning study's wall time",
+    )
     lb.set_defaults(func=cmd_leaderboard)
     sw = sub.add_parser("sweep", help="run a grid of runs from a YAML file, skipping finished ones")
     sw.add_argument("file", help="sweep file (see clbench/sweep.py or the README)")
@@ -159,6 +235,33 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--dry-run", action="store_true", help="list the runs to do and stop")
     sw.add_argument("overrides", nargs="*", metavar="key=value", help="settings added to every run")
     sw.set_defaults(func=cmd_sweep)
+
+    tu = sub.add_parser("tune", help="tune a strategy on validation data (AlgoPerf-style studies)")
+    tu.add_argument("--strategy", required=True, help="strategy to tune")
+    tu.add_argument("--scenario", required=True, help="scenario to tune it on")
+    tu.add_argument("--trials", type=int, default=8, help="trials per study (default: 8)")
+    tu.add_argument("--studies", type=int, default=3, help="independent studies (default: 3)")
+    tu.add_argument(
+        "--executor", default="sequential", choices=["sequential", "pool", "local", "slurm"]
+    )
+    tu.add_argument("--workers", type=int, default=2, help="parallel runs (pool, slurm)")
+    tu.add_argument("--seed", type=int, default=0, help="seed of the Sobol draws (default: 0)")
+    tu.add_argument(
+        "--validation-fraction", type=float, default=0.2, help="held out of each experience"
+    )
+    tu.add_argument("--seeds", default="0,1,2", help="run seeds of the picks' test runs")
+    tu.add_argument(
+        "--heldout",
+        action="append",
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help="a held-out variant (repeatable; default: class order, experiences, shot draw; none)",
+    )
+    tu.add_argument(
+        "--space", action="append", metavar="KEY=LOW:HIGH:SCALE", help="replace a range"
+    )
+    tu.add_argument("--name", help="study folder name under <results.dir>/tuning/")
+    tu.add_argument("overrides", nargs="*", metavar="key=value", help="settings of every run")
+    tu.set_defaults(func=cmd_tune)
 
     ps = sub.add_parser("plot-schedule", help="draw the LR schedules over a stream plan (PNG)")
     ps.add_argument(

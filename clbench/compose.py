@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from clbench import presets
 from clbench.config import (
     DEFAULT_SCENARIO,
     DEFAULT_STRATEGY,
@@ -32,14 +33,62 @@ def compose(
     config_file: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
 ) -> DictConfig:
-    """The resolved run configuration, or a ClbenchError naming what is wrong."""
+    """The resolved run configuration, or a ClbenchError naming what is wrong. A `preset`
+    named in the user's settings (`run --preset NAME` says `preset=NAME`) is the layer
+    below them: the config file and the key=value settings win over it."""
     user = load_user_config(config_file, list(overrides))
     said = load_user_config(None, list(overrides))  # the key=value overrides alone
+    if user.get("preset") is not None:
+        user = _with_preset(user, str(user.preset), strategy, scenario)
+    # an alias and its canonical name are one scenario: not a conflict between two names
+    scenario = _canonical(SCENARIOS, scenario)
+    for layer in (user, said):
+        if layer.get("scenario") is not None and layer.scenario.get("name") is not None:
+            layer.scenario.name = _canonical(SCENARIOS, str(layer.scenario.name))
     strategy_name = chosen_name(user, "strategy", strategy, DEFAULT_STRATEGY, said)
     scenario_name = chosen_name(user, "scenario", scenario, DEFAULT_SCENARIO, said)
     strategy_cls = STRATEGIES.load(strategy_name)
+    scenario_name = SCENARIOS.get(scenario_name).name  # an alias -> the canonical name
     scenario_spec = SCENARIOS.load(scenario_name)
     return resolve(user, strategy_name, strategy_cls, scenario_name, scenario_spec)
+
+
+def _with_preset(
+    user: DictConfig, name: str, strategy: str | None, scenario: str | None
+) -> DictConfig:
+    """The user's settings over preset `name`'s; the preset's strategy and scenario stay."""
+    preset = presets.load(name)
+    merged = OmegaConf.merge(preset.config(), user)
+    for group, cli, own, registry in (
+        ("strategy", strategy, preset.strategy, STRATEGIES),
+        ("scenario", scenario, preset.scenario, SCENARIOS),
+    ):
+        chosen = cli or str(merged[group].name)
+        if not _same_entry(registry, chosen, own):
+            raise ClbenchError(
+                f"preset {name} is {preset.strategy} on {preset.scenario}; it cannot run "
+                f"{group} {chosen} (drop --preset, or change its settings with key=value)"
+            )
+    assert isinstance(merged, DictConfig)
+    return merged
+
+
+def _canonical(registry: Any, name: str | None) -> str | None:
+    """The canonical name of an entry named by `name` or an alias; unknown names unchanged."""
+    try:
+        return registry.get(name).name if name else name
+    except ClbenchError:
+        return name
+
+
+def _same_entry(registry: Any, a: str, b: str) -> bool:
+    """Two names of one registry entry (an alias and its canonical name count as one)."""
+    if a == b:
+        return True
+    try:
+        return bool(registry.get(a).target == registry.get(b).target)
+    except ClbenchError:
+        return False
 
 
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:

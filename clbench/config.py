@@ -38,6 +38,11 @@ class ScenarioParams:
     # costs.time_to_target_s is the training wall time until it first does (None: never or
     # no target). Scenario families set theirs in their registry defaults.
     target_accuracy: float | None = None
+    # Validation stream (clbench/validation.py): hold out this fraction of each experience's
+    # training data (per class, seeded by validation_seed, else 0), scored like the test data
+    # and used for tuning (clbench/tune.py). None or 0: off, the stream is unchanged.
+    validation_fraction: float | None = None
+    validation_seed: int | None = None
 
 
 @dataclass
@@ -59,12 +64,16 @@ class TrainConfig:
     schedule: str = "constant"
     warmup_fraction: float | None = None  # None: 0.05 for cosine, repeated-cosine, infinite; else 0
     warmup_steps: int | None = None  # if set, replaces warmup_fraction
-    min_lr_ratio: float = 0.05  # eta_min / lr: end of cosine decays and of the infinite anneal
+    # eta_min / lr: end of cosine decays and of the infinite anneal. The infinite schedule's
+    # defaults are the command-line defaults of its authors' code (Pauljanson002/MAE-1
+    # config.py: min_lr_ratio 0.01, cooldown_ratio 0.3, constant_lr_ratio 0.25, constant_ratio
+    # 0.8, warmup_ratio 0.05); the repeated-cosine baseline decays to the same eta_min.
+    min_lr_ratio: float = 0.01
     step_milestones: list[float] = field(default_factory=lambda: [0.5, 0.75])  # stream fractions
     step_gamma: float = 0.1  # step: lr multiplier at each milestone
     infinite_cooldown: str = "cosine"  # cosine | linear | inv-sqrt
-    infinite_cooldown_end: float = 0.4  # T_cd as a fraction of the first experience
-    infinite_constant_ratio: float = 0.75  # eta_c / lr
+    infinite_cooldown_end: float = 0.3  # T_cd as a fraction of the first experience
+    infinite_constant_ratio: float = 0.25  # eta_c / lr
     infinite_anneal_start: float = 0.8  # T_ann as a fraction of each experience
 
 
@@ -73,7 +82,11 @@ class BackboneConfig:
     name: str = "mlp"
     hidden_dim: int = 400  # mlp: width of each hidden layer
     num_layers: int = 2  # mlp: number of hidden layers
-    checkpoint: str | None = None  # local state_dict file for the backbone
+    # New keys default to null ("not set"), so that records older than them stay one
+    # experiment with newer ones (clbench/experiments.py).
+    nf: int | None = None  # reduced-resnet18 first-stage width; null: 20 (GEM); OnPro, OCM: 64
+    pretrained: bool | None = None  # timm names: timm's pretrained weights; null: false
+    checkpoint: str | None = None  # local weights file for the backbone (clbench/weights.py)
 
 
 @dataclass
@@ -105,6 +118,7 @@ class ResultsConfig:
 @dataclass
 class RunConfig:
     seed: int = 0
+    preset: str | None = None  # a paper recipe (clbench/presets/), set by `run --preset NAME`
     strategy: Any = field(default_factory=lambda: {"name": DEFAULT_STRATEGY})
     scenario: Any = field(default_factory=lambda: {"name": DEFAULT_SCENARIO})
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -123,6 +137,7 @@ CHECKS: list[tuple[str, Any, str]] = [
     ("train.weight_decay", lambda v: v >= 0, ">= 0"),
     ("backbone.hidden_dim", lambda v: v >= 1, ">= 1"),
     ("backbone.num_layers", lambda v: v >= 0, ">= 0"),
+    ("backbone.nf", lambda v: v is None or v >= 1, ">= 1 or null"),
     ("trainer.num_nodes", lambda v: v >= 1, ">= 1"),
     ("trainer.log_every_n_steps", lambda v: v >= 1, ">= 1"),
     (
@@ -131,6 +146,7 @@ CHECKS: list[tuple[str, Any, str]] = [
         "a count >= 1, -1 (all), 'auto', or a list of device indices",
     ),
     ("scenario.target_accuracy", lambda v: v is None or 0 < v <= 1, "in (0, 1] or null"),
+    ("scenario.validation_fraction", lambda v: v is None or 0 <= v < 1, "in [0, 1) or null"),
 ]
 
 

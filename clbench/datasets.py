@@ -120,7 +120,7 @@ _add(
         ("train", "test", "meta"),
         "cifar-100-python/{train,test,meta} (the python pickles)",
         "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-        ("split-cifar100", "cifar100-fscil", "cifar100c (clean source training set)"),
+        ("split-cifar100", "cifar100", "cifar100c (clean source training set)"),
         downloadable=True,
     )
 )
@@ -152,7 +152,7 @@ _add(
         "CUB_200_2011/{images.txt, image_class_labels.txt, train_test_split.txt, classes.txt, "
         "images/<class folder>/<file>.jpg} (the official CUB_200_2011.tgz, unpacked)",
         "https://data.caltech.edu/records/65de6-vp158 (CUB_200_2011.tgz; unpack into the data root)",
-        ("cub200-fscil",),
+        ("cub200",),
     )
 )
 _add(
@@ -160,12 +160,13 @@ _add(
         "miniimagenet",
         "miniImageNet (FSCIL split)",
         ("miniimagenet",),
-        ("images", "split/train.csv", "split/test.csv"),
-        "miniimagenet/images/<file>.jpg (flat, 84x84) and miniimagenet/split/{train,test}.csv "
-        "(header filename,label; label = wnid), the layout of the CEC code",
-        "the miniImageNet images and split CSVs linked from the CEC repository's README "
+        ("images",),
+        "miniimagenet/images/<file>.jpg (flat, 84x84) and optionally miniimagenet/split/"
+        "{train,test}.csv (header filename,label; label = wnid), the layout of the CEC code; "
+        "without split/, CEC's split CSVs shipped with clbench are used",
+        "the miniImageNet images (and split CSVs) linked from the CEC repository's README "
         "(https://github.com/icoz69/CEC-CVPR2021, 'Datasets')",
-        ("miniimagenet-fscil",),
+        ("mini_imagenet",),
     )
 )
 _add(
@@ -223,11 +224,12 @@ _add(
     )
 )
 
-# Not under the data root: the user points `scenario.index_lists` at this folder.
+# Not under the data root: the CEC lists ship inside the scenarios package.
 FSCIL_INDEX_LISTS = (
-    "FSCIL session lists (scenario.index_lists=DIR): DIR/cifar100/session_1..9.txt, "
-    "DIR/cub200/session_1..11.txt, DIR/mini_imagenet/session_1..9.txt; get them from "
-    "data/index_list/ of https://github.com/icoz69/CEC-CVPR2021"
+    "FSCIL session lists: CEC's (https://github.com/icoz69/CEC-CVPR2021, data/index_list/) ship "
+    "with clbench and are used by default; scenario.index_lists=DIR uses others: "
+    "DIR/cifar100/session_1..9.txt, DIR/cub200/session_1..11.txt, "
+    "DIR/mini_imagenet/session_1..9.txt (scenario.protocol=custom for lists of another shape)"
 )
 
 

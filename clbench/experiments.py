@@ -2,11 +2,13 @@
 
 Two runs are one experiment when their resolved configurations agree in every key except the
 seed and the keys that cannot change the numbers (`IRRELEVANT`: where results and data live,
-the progress bar, the log interval, and the DDP process layout, which the runner keeps exact).
+the progress bar, the log interval, and the DDP process layout, which the runner keeps exact;
+and the LR schedule's settings that the run's schedule does not read, `SCHEDULE_KEYS`).
 A row of the leaderboard is one experiment; its label is the strategy's name with its
 variant tags (`run_label`) and, when several experiments would share that label on one
 scenario, the `key=value` pairs in which they differ. A seed recorded twice within one
-experiment counts once (the earliest record by run id) and the row says so.
+experiment counts once (the earliest record by run id) and the row says so. `preset` is one
+of the keys: a run made with a paper preset (its tag in the label) is its own experiment.
 """
 
 from __future__ import annotations
@@ -29,6 +31,17 @@ IRRELEVANT = frozenset(
         "trainer.strategy",
     }
 )
+# Schedule settings that only their schedules read (clbench/schedules.py): under another
+# schedule they cannot change the numbers, so a changed default does not split experiments.
+SCHEDULE_KEYS = {
+    "train.min_lr_ratio": ("cosine", "repeated-cosine", "infinite"),
+    "train.step_milestones": ("step",),
+    "train.step_gamma": ("step",),
+    "train.infinite_cooldown": ("infinite",),
+    "train.infinite_cooldown_end": ("infinite",),
+    "train.infinite_constant_ratio": ("infinite",),
+    "train.infinite_anneal_start": ("infinite",),
+}
 ABSENT = "<absent>"  # a key one record has and another (older) one lacks
 
 
@@ -45,12 +58,15 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 def settings(record: dict[str, Any]) -> dict[str, str]:
     """The keys of a record's configuration that define the experiment, as JSON text."""
     flat = flatten(record.get("config") or {})
+    schedule = flat.get("train.schedule", "constant")
+    unread = {k for k, used_by in SCHEDULE_KEYS.items() if schedule not in used_by}
     # null is "not used": a record older than an optional key (absent) is the same experiment;
     # a seed that follows the run's seed (e.g. scenario.episode_seed) varies with it
     return {
         k: json.dumps(v, sort_keys=True)
         for k, v in flat.items()
         if k not in IRRELEVANT
+        and k not in unread
         and v is not None
         and not (k.endswith("seed") and v == record.get("seed"))
     }
@@ -58,12 +74,20 @@ def settings(record: dict[str, Any]) -> dict[str, str]:
 
 def run_label(record: dict[str, Any]) -> str:
     """The strategy's name, with the variants that make a different experiment appended (a
-    non-constant LR schedule, the online protocol)."""
+    paper preset, a non-constant LR schedule, the online protocol, the FSCIL session lists)."""
     cfg = record.get("config") or {}
     schedule = (cfg.get("train") or {}).get("schedule", "constant")
-    tags = [] if schedule == "constant" else [str(schedule)]
+    tags = [f"preset {cfg['preset']}"] if cfg.get("preset") else []
+    tags += [] if schedule == "constant" else [str(schedule)]
     if (cfg.get("scenario") or {}).get("online"):
         tags.append(f"online, batch {cfg['scenario'].get('batch_size')}")
+    sessions = record.get("sessions") or {}
+    if sessions.get("source") == "CEC":
+        tags.append("CEC sessions")
+    elif sessions.get("source") == "seeded":
+        tags.append(f"seeded shots {sessions.get('shot_seed')}")
+    elif sessions:
+        tags.append(f"sessions {str(sessions.get('sha256'))[:8]}")
     return str(record["strategy"]) + (f" [{', '.join(tags)}]" if tags else "")
 
 

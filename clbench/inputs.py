@@ -79,5 +79,11 @@ class InputPipeline:
         return out.clamp(0, 1) if mode == "bicubic" and pixels else out  # [0, 1] pixels only
 
 
+def param_dtype(module: torch.nn.Module) -> torch.dtype:
+    """The dtype of `module`'s parameters (float32 when it has none): what its inputs take."""
+    p = next(module.parameters(), None)
+    return torch.float32 if p is None else p.dtype
+
+
 def _floats(v: Sequence[float]) -> tuple[float, ...]:
     return tuple(float(a) for a in v)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clbench import profiles
+from clbench import paper_table, profiles
 from clbench.errors import ClbenchError
 from clbench.experiments import label_experiments
 
@@ -299,6 +299,7 @@ def render(
                 "",
             ]
     out += _cost_sections(costs, fmt, plots_dir, link_base)
+    out += paper_table.section(records, fmt)  # paper presets vs our records
     return "\n".join(out).rstrip("\n") + "\n"
 
 

@@ -132,6 +132,9 @@ def problem(data: dict[str, Any]) -> str | None:
     for key in ("config", "metrics", "costs"):
         if not isinstance(data[key], dict):
             return f"{key} is not an object"
+    preset = data["config"].get("preset")
+    if preset is not None and not isinstance(preset, str):
+        return f"config.preset {preset!r} is not a preset name"
     # scalars may be None (undefined for the run); lists hold per-experience values
     bad = [
         k
@@ -165,7 +168,8 @@ def load_records(results_dir: str | Path) -> tuple[list[dict[str, Any]], list[st
         raise ClbenchError(f"no results folder at {root}")
     records, problems = [], []
     for path in sorted(root.rglob("*.json")):
-        if path.name.startswith(".tmp-") or "work" in path.relative_to(root).parts[:1]:
+        # work/: runs in progress; tuning/: tuning studies, tabulated apart (clbench/tuned.py)
+        if path.name.startswith(".tmp-") or path.relative_to(root).parts[0] in ("work", "tuning"):
             continue
         try:
             data = json.loads(path.read_text())

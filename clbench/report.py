@@ -40,6 +40,8 @@ class Progress:
     experience_time: list[float] = field(default_factory=list)  # hooks, training, evaluation
     experience_memory_mb: list[float] = field(default_factory=list)  # resident, after each
     online_accuracy: list[float | None] = field(default_factory=list)  # `online_accuracy`
+    validation_rows: list[list[float]] = field(default_factory=list)  # validation.py
+    validation_sizes: list[int] = field(default_factory=list)
 
     @classmethod
     def from_saved(cls, saved: dict[str, Any]) -> Progress:
@@ -98,7 +100,7 @@ def assemble(
 ) -> dict[str, Any]:
     """The record of a finished run (docs/records.md)."""
     rows, sizes = p.rows, p.sizes
-    return {
+    record = {
         "schema_version": records.SCHEMA_VERSION,
         "run_id": run_id,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -115,6 +117,8 @@ def assemble(
         "ddp_state_checked": world_size > 1,
         "resumes": p.resumes,
         "class_order": scenario.class_order,
+        # FSCIL: which session lists were used ({"source": "CEC", "sha256": ...}, fscil.py)
+        **({"sessions": scenario.info["sessions"]} if "sessions" in scenario.info else {}),
         "experience_classes": [e.classes for e in experiences],
         "test_sizes": sizes,
         "accuracy_matrix": rows,
@@ -129,4 +133,23 @@ def assemble(
         },
         "costs": costs,
         "fidelity": dict(fidelity),
+    }
+    if p.validation_rows:  # only with a validation stream: other records are unchanged
+        record["validation"] = validation_block(cfg, p.validation_rows, p.validation_sizes)
+    return record
+
+
+def validation_block(cfg: DictConfig, rows: list[list[float]], sizes: list[int]) -> dict[str, Any]:
+    """The record's `validation`: accuracy on the data held out of each experience's
+    training data (clbench/validation.py), as the test data's, and what tuning selects on."""
+    seen = M.seen_accuracy(rows, sizes)
+    return {
+        "data": "held out of each experience's training data, per class",
+        "fraction": cfg.scenario.validation_fraction,
+        "seed": cfg.scenario.get("validation_seed") or 0,
+        "sizes": sizes,
+        "accuracy_matrix": rows,
+        "seen_accuracy": seen,
+        "final_accuracy": seen[-1],
+        "average_incremental_accuracy": M.average_incremental_accuracy(rows, sizes),
     }

@@ -43,6 +43,7 @@ from clbench.protocol import Protocol
 from clbench.report import Progress
 from clbench.runlock import RunLock
 from clbench.stream import Experience
+from clbench.validation import hold_out, validation_view
 from scenarios import SCENARIOS
 from strategies import STRATEGIES
 from strategies.base import Strategy
@@ -162,7 +163,13 @@ def run(
             lock.acquire()
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         scenario = SCENARIOS.load(cfg.scenario.name).build(cfg.scenario, cfg.data)
-        experiences = scenario.experiences()
+        sc = cfg.scenario  # the validation stream, when asked for, is held out of training
+        experiences = hold_out(
+            scenario.experiences(),
+            sc.get("validation_fraction"),
+            sc.get("validation_seed"),
+            sc.name,
+        )
         model: Strategy = STRATEGIES.load(cfg.strategy.name)(cfg, scenario)
         stream = _Stream(cfg, kind, scenario, experiences, model, results_dir)
         return _Run(stream, run_id, run_dir, t_start, echo, resume is not None, lock).run()
@@ -324,6 +331,14 @@ class _Run:
         check_same_state_across_processes(model, exp.index)
         row = self._evaluate()
         p.rows.append(row)
+        validation = validation_view(self.s.experiences)
+        if validation is not None:  # scored like the test data, off the time-to-result clock
+            t_val = perf_counter()
+            val_row, p.validation_sizes = evaluate(
+                model, validation, self.device, self.cfg.train.eval_batch_size
+            )
+            p.validation_rows.append(val_row)
+            p.eval_time += perf_counter() - t_val
         p.experience_time.append(perf_counter() - t0)
         p.experience_memory_mb.append(report.resident_memory_mb())
         if last:

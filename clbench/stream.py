@@ -22,6 +22,7 @@ class Experience:
     classes: list[int]
     train: TensorDataset
     test: TensorDataset
+    validation: TensorDataset | None = None  # held out of the training data (validation.py)
 
 
 @dataclass

@@ -21,19 +21,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import subprocess
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from clbench.compose import compose
 from clbench.config import load_mapping, to_dict
 from clbench.errors import ClbenchError
-from clbench.launch import exit_code, run_one
+from clbench.executors import EXECUTORS, Job, report_outcomes, run_job  # noqa: F401 (re-exported)
 
 KEYS = {"strategies", "scenarios", "seeds", "grid", "overrides", "config", "executor_params"}
 # Settings that do not change a run's numbers: two runs differing only here are the same run.
@@ -46,24 +41,10 @@ PRESENTATION = (
 )
 
 
-@dataclass(frozen=True)
-class Job:
-    strategy: str
-    scenario: str
-    overrides: tuple[str, ...]
-    config: str | None = None
-
-    def argv(self) -> list[str]:
-        head = ["run", "--strategy", self.strategy, "--scenario", self.scenario]
-        return head + (["--config", self.config] if self.config else []) + list(self.overrides)
-
-    def compose(self) -> DictConfig:
-        return compose(self.strategy, self.scenario, self.config, list(self.overrides))
-
-
 def run_key(config: dict[str, Any]) -> str:
-    """Identifies a run by its resolved config, leaving out presentation-only settings."""
-    cfg = json.loads(json.dumps(config))
+    """Identifies a run by its resolved config, leaving out presentation-only settings and
+    null ones (not used: a record older than an optional setting is the same run)."""
+    cfg = _without_nulls(json.loads(json.dumps(config)))
     for dotted in PRESENTATION:
         *parents, leaf = dotted.split(".")
         node = cfg
@@ -72,6 +53,12 @@ def run_key(config: dict[str, Any]) -> str:
         if isinstance(node, dict):
             node.pop(leaf, None)
     return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
+
+
+def _without_nulls(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {k: _without_nulls(v) for k, v in tree.items() if v is not None}
+    return tree
 
 
 def _as_list(spec: DictConfig, key: str, required: bool) -> list[Any]:
@@ -139,65 +126,6 @@ def pending(jobs: list[Job]) -> tuple[list[Job], int]:
     return todo, done
 
 
-def run_job(job: Job) -> int:
-    """One run, in this process, as `clbench run` would do it (what the sequential executor
-    and submitit jobs execute): its exit status."""
-    return exit_code(run_one, job.strategy, job.scenario, job.config, list(job.overrides))
-
-
-def _sequential(jobs: list[Job], workers: int, folder: Path, params: dict[str, Any]) -> list[int]:
-    return [run_job(job) for job in jobs]
-
-
-def _pool(jobs: list[Job], workers: int, folder: Path, params: dict[str, Any]) -> list[int]:
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one(job: Job) -> int:
-        # A process per run: Lightning and torch keep global state.
-        cmd = [
-            sys.executable,
-            "-m",
-            "clbench",
-            *job.argv()[:1],
-            "trainer.progress_bar=false",
-            *job.argv()[1:],
-        ]
-        return subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode
-
-    with ThreadPoolExecutor(max_workers=workers) as ex:
-        return list(ex.map(one, jobs))
-
-
-def _submitit(cluster: str) -> Callable[[list[Job], int, Path, dict[str, Any]], list[int]]:
-    def launch(jobs: list[Job], workers: int, folder: Path, params: dict[str, Any]) -> list[int]:
-        try:
-            import submitit
-        except ImportError:
-            raise ClbenchError(
-                "the local/slurm executors need submitit: pip install submitit"
-            ) from None
-        ex = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
-        ex.update_parameters(**{"timeout_min": 60, **params})
-        if cluster == "slurm":
-            ex.update_parameters(slurm_array_parallelism=workers)
-        quiet = [
-            replace(job, overrides=(*job.overrides, "trainer.progress_bar=false")) for job in jobs
-        ]
-        submitted = ex.map_array(run_job, quiet)
-        print(f"submitted {len(submitted)} jobs to {cluster}; logs in {folder}")
-        return [j.result() for j in submitted]
-
-    return launch
-
-
-EXECUTORS: dict[str, Callable[[list[Job], int, Path, dict[str, Any]], list[int]]] = {
-    "sequential": _sequential,
-    "pool": _pool,
-    "local": _submitit("local"),
-    "slurm": _submitit("slurm"),
-}
-
-
 def sweep(
     path: str | Path,
     executor: str,
@@ -219,9 +147,4 @@ def sweep(
             print("  clbench " + " ".join(job.argv()))
         return 0
     folder = Path(str(todo[0].compose().results.dir)) / "sweeps"
-    codes = EXECUTORS[executor](todo, workers, folder, params)
-    failed = [job for job, code in zip(todo, codes, strict=True) if code != 0]
-    for job in failed:
-        print(f"  failed: clbench {' '.join(job.argv())}", file=sys.stderr)
-    print(f"sweep {path}: {len(todo) - len(failed)} runs finished, {len(failed)} failed")
-    return 1 if failed else 0
+    return report_outcomes(str(path), todo, EXECUTORS[executor](todo, workers, folder, params))

@@ -49,24 +49,30 @@ SCENARIOS.add(
     kind="class-il",
     input_shape=(3, 32, 32),
 )
+# The FSCIL streams take the names CEC's and TEEN's `-dataset` flag gives them; the sessions are
+# the CEC lists shipped in scenarios/fscil_lists/ (scenario.index_lists=DIR for others).
 SCENARIOS.add(
-    "cifar100-fscil",
+    "cifar100",
     "scenarios.fscil:CIFAR100_FSCIL",
-    "CIFAR-100 FSCIL: 60 base classes, then 8 sessions of 5-way 5-shot (CEC lists)",
+    "CIFAR-100 FSCIL: 60 base classes, then 8 sessions of 5-way 5-shot (CEC sessions, bundled)",
+    aliases=("cifar100-fscil",),
     kind="fscil",
     input_shape=(3, 32, 32),
 )
 SCENARIOS.add(
-    "cub200-fscil",
+    "cub200",
     "scenarios.fscil:CUB200_FSCIL",
-    "CUB-200-2011 FSCIL: 100 base classes, then 10 sessions of 10-way 5-shot (CEC lists)",
+    "CUB-200-2011 FSCIL: 100 base classes, then 10 sessions of 10-way 5-shot (CEC sessions, "
+    "bundled)",
+    aliases=("cub200-fscil",),
     kind="fscil",
     input_shape=(3, 224, 224),
 )
 SCENARIOS.add(
-    "miniimagenet-fscil",
+    "mini_imagenet",
     "scenarios.fscil:MINIIMAGENET_FSCIL",
-    "miniImageNet FSCIL: 60 base classes, then 8 sessions of 5-way 5-shot (CEC lists)",
+    "miniImageNet FSCIL: 60 base classes, then 8 sessions of 5-way 5-shot (CEC sessions, bundled)",
+    aliases=("miniimagenet-fscil",),
     kind="fscil",
     input_shape=(3, 84, 84),
 )

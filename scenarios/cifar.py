@@ -126,10 +126,12 @@ def build_split_cifar100(params: SplitCifar100Params, data: Any) -> ImageScenari
     return _build("cifar100", 100, params.first_classes, params, data)
 
 
-# Recommended defaults: our choice for a quick but meaningful run (ResNet-18, SGD).
+# Recommended defaults: our choice for a quick but meaningful run (SGD), on the CIFAR-sized
+# reduced ResNet-18 of the online/class-incremental literature (GEM, OCM, OnPro; width
+# backbone.nf): the ImageNet stem of `resnet18` would leave 1x1 maps of a 32x32 image.
 _DEFAULTS = {
     "train": {"epochs": 5, "lr": 0.05, "momentum": 0.9, "batch_size": 128, "weight_decay": 5e-4},
-    "backbone": {"name": "resnet18"},
+    "backbone": {"name": "reduced-resnet18"},
 }
 SPLIT_CIFAR10 = ScenarioSpec(SplitCifar10Params, build_split_cifar10, _DEFAULTS)
 SPLIT_CIFAR100 = ScenarioSpec(SplitCifar100Params, build_split_cifar100, _DEFAULTS)

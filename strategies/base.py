@@ -31,7 +31,7 @@ from clbench.backbones import build_backbone, input_contract
 from clbench.config import StrategyParams
 from clbench.distributed import gather_interleaved, world_rank
 from clbench.errors import ClbenchError
-from clbench.inputs import InputPipeline
+from clbench.inputs import InputPipeline, param_dtype
 from clbench.protocol import Protocol
 from clbench.schedules import AnnealForEvaluation, LRSchedule, is_trivial
 from clbench.seeding import stream_seed
@@ -47,6 +47,9 @@ class Strategy(L.LightningModule):
     # How closely the strategy follows its paper: {part: note}, copied by the runner into the
     # record's `fidelity` (e.g. which update rules are the paper's and which are our choice).
     fidelity: ClassVar[dict[str, str]] = {}
+    # `clbench tune`'s search space: config key -> (low, high, scale: log | linear | int);
+    # knobs that do not depend on the buffer size only (clbench/search.py). OUR CHOICE of ranges.
+    search_space: ClassVar[dict[str, tuple[float, float, str]]] = {"train.lr": (1e-3, 0.1, "log")}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -71,8 +74,7 @@ class Strategy(L.LightningModule):
         optim.check(cfg.train)
         self._optimizers = optim.OptimizerKeeper(cfg.train.optimizer_state)
         self._last_loss: torch.Tensor | None = None
-        # The scenario's training augmentation, applied to whole batches on the device.
-        self._augment_name = scenario.info.get("train_transform", "none")
+        self._augment_name = scenario.info.get("train_transform", "none")  # batches, on device
         self._augment = batch_transform(self._augment_name)
         # train.schedule: the LR over the stream, and the infinite schedule's T_ann weights
         self.lr_schedule = LRSchedule(cfg.train)
@@ -190,10 +192,8 @@ class Strategy(L.LightningModule):
         return self.head(self.backbone(x))
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """A raw batch (uint8 images, or float) as model input on this device (clbench/inputs.py):
-        training batches get it before `loss`; apply it to samples from datasets and buffers."""
-        p = next(self.backbone.parameters(), None)
-        return self.input_pipeline(x.to(self.device), torch.float32 if p is None else p.dtype)
+        """A raw batch as model input on this device, for every sample (docs/data-path.md)."""
+        return self.input_pipeline(x.to(self.device), param_dtype(self.backbone))
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """The training view of a raw batch: the scenario's augmentation, on the device, drawn

@@ -8,7 +8,7 @@ accumulate across experiences, and the class mean is not re-normalised. Predicti
 nearest class mean in Euclidean distance over the classes seen so far (the paper;
 `strategy.metric=cosine`, our option: highest cosine similarity). No exemplars, no training
 steps (0 epochs: the runner skips the fit), a single head. DDP: strategies/prototypes.py.
-Not implemented: the paper's ViT-B/16 backbone (no registry entry yet).
+The paper's ViT-B/16: backbone.name=vit_base_patch16_224.augreg_in21k backbone.pretrained=true.
 Notes: docs/strategies/nmc.md.
 """
 
@@ -46,6 +46,7 @@ class NMCParams(StrategyParams):
 
 class NMC(Strategy):
     Params = NMCParams
+    search_space = {}  # nothing is trained: nothing to tune
     defaults = {"train": {"epochs": 0}}  # nothing to train: shown as such in the record
 
     def __init__(self, cfg: Any, scenario: Scenario) -> None:

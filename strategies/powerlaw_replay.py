@@ -60,6 +60,7 @@ class PowerLawReplayParams(StrategyParams):
 
 class PowerLawReplay(Strategy):
     Params = PowerLawReplayParams
+    search_space = {"train.lr": (1e-3, 0.1, "log"), "strategy.alpha": (0.0, 3.0, "linear")}
 
     def __init__(self, cfg: Any, scenario: Scenario) -> None:
         super().__init__(cfg, scenario)

@@ -61,6 +61,11 @@ class TEENParams(StrategyParams):
 
 class TEEN(Strategy):
     Params = TEENParams
+    search_space = {
+        "train.lr": (1e-3, 0.1, "log"),
+        "strategy.alpha": (0.0, 1.0, "linear"),
+        "strategy.tau": (1.0, 32.0, "log"),
+    }
 
     def __init__(self, cfg: Any, scenario: Scenario) -> None:
         super().__init__(cfg, scenario)

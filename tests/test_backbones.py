@@ -41,7 +41,7 @@ def test_bad_checkpoint_and_name(tmp_path):
     with pytest.raises(ClbenchError, match="does not exist"):
         build_backbone(_cfg(checkpoint=str(tmp_path / "missing.pt")), (1, 8, 8))
     (tmp_path / "junk.pt").write_text("junk")
-    with pytest.raises(ClbenchError, match="is not a PyTorch state_dict file"):
+    with pytest.raises(ClbenchError, match="is not a state_dict file"):
         build_backbone(_cfg(checkpoint=str(tmp_path / "junk.pt")), (1, 8, 8))
     with pytest.raises(ClbenchError, match="unknown backbone 'resnet1'"):
         build_backbone(_cfg(name="resnet1"), (1, 8, 8))

@@ -34,6 +34,11 @@ def _setup(row_id: str, tmp: Path) -> None:
 
         write_cifar100(tmp)
         write_session_lists(tmp / "lists", [[0, 1, "abc"]] + [[100 + s] for s in range(8)])
+    elif row_id == "listshape":
+        from fake_data import write_cifar100, write_session_lists
+
+        write_cifar100(tmp)  # item i has class i % 100
+        write_session_lists(tmp / "lists", [[0, 1]] + [[2 + s] for s in range(8)])
     elif row_id in ("badyaml", "sweepyaml", "workers", "ckpttext"):
         (tmp / "bad.yaml").write_text("a: [1, 2\n")
     elif row_id in ("resumecfg", "statekey", "stategarbage"):

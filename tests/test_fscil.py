@@ -38,7 +38,7 @@ def test_cifar100_fscil_sessions_are_the_lists(tmp_path):
     write_cifar100(tmp_path, per_class_train=6, per_class_test=2)
     x, y = load_cifar("cifar100", tmp_path, True)
     _, sessions = _cifar_lists(tmp_path, y.numpy())
-    sc = _build("cifar100-fscil", tmp_path, f"scenario.index_lists={tmp_path / 'lists'}")
+    sc = _build("cifar100", tmp_path, f"scenario.index_lists={tmp_path / 'lists'}")
     exps = sc.experiences()
     assert len(exps) == 9
     assert exps[0].classes == list(range(60)) and len(exps[0].train) == 360
@@ -51,23 +51,16 @@ def test_cifar100_fscil_sessions_are_the_lists(tmp_path):
     assert exps[3].train.tensors[1].tolist() == y[torch.as_tensor(sessions[3])].tolist()
     # test experiences 0..t pooled = all test images of the classes seen so far
     assert sum(len(e.test) for e in exps) == 200
-    assert sc.info["standard_protocol"] is True and sc.info["session_sizes"] == [360] + [25] * 8
-    assert sc.input_shape == SCENARIOS.get("cifar100-fscil").meta["input_shape"]
-
-
-def test_fscil_without_lists_says_where_to_get_them(tmp_path):
-    write_cifar100(tmp_path)
-    with pytest.raises(ClbenchError) as info:
-        _build("cifar100-fscil", tmp_path)
-    msg = str(info.value)
-    assert "scenario.index_lists" in msg and "CEC" in msg and "protocol=seeded" in msg
-    assert "\n" not in msg
+    # the protocol's shape, but not CEC's lists: not comparable with the papers' numbers
+    assert sc.info["standard_protocol"] is False and sc.info["session_sizes"] == [360] + [25] * 8
+    assert sc.info["sessions"]["source"] == "index_lists" and sc.info["protocol"] == "cec"
+    assert sc.input_shape == SCENARIOS.get("cifar100").meta["input_shape"]
 
 
 def test_fscil_seeded_protocol_is_marked_non_standard(tmp_path):
     write_cifar100(tmp_path, per_class_train=6)
-    a = _build("cifar100-fscil", tmp_path, "scenario.protocol=seeded")
-    b = _build("cifar100-fscil", tmp_path, "scenario.protocol=seeded", "scenario.shot_seed=1")
+    a = _build("cifar100", tmp_path, "scenario.protocol=seeded")
+    b = _build("cifar100", tmp_path, "scenario.protocol=seeded", "scenario.shot_seed=1")
     assert a.info["standard_protocol"] is False
     ea, eb = a.experiences(), b.experiences()
     assert [len(e.train) for e in ea] == [360] + [25] * 8
@@ -80,7 +73,7 @@ def test_malformed_list_names_file_and_line(tmp_path):
     folder = tmp_path / "lists" / "cifar100"
     write_session_lists(folder, [[0, 1, "abc"]] + [[100 + s] for s in range(8)])
     with pytest.raises(ClbenchError) as info:
-        _build("cifar100-fscil", tmp_path, f"scenario.index_lists={tmp_path / 'lists'}")
+        _build("cifar100", tmp_path, f"scenario.index_lists={tmp_path / 'lists'}")
     assert f"{folder / 'session_1.txt'}, line 3" in str(info.value)
 
 
@@ -89,7 +82,7 @@ def test_missing_session_file_is_named(tmp_path):
     folder = tmp_path / "lists"
     write_session_lists(folder, [[0], [1]])  # lists directly in the folder: accepted
     with pytest.raises(DataNotFoundError, match="session_3.txt"):
-        _build("cifar100-fscil", tmp_path, f"scenario.index_lists={folder}")
+        _build("cifar100", tmp_path, f"scenario.index_lists={folder}")
 
 
 def _cub_sessions(entries):
@@ -99,13 +92,14 @@ def _cub_sessions(entries):
 def test_cub200_fscil_reads_the_cub_folder(tmp_path):
     entries = write_cub(tmp_path, n_classes=12, train=2, test=1)
     write_session_lists(tmp_path / "lists" / "cub200", _cub_sessions(entries))
-    sc = _build("cub200-fscil", tmp_path, f"scenario.index_lists={tmp_path / 'lists'}")
+    lists = f"scenario.index_lists={tmp_path / 'lists'}"
+    sc = _build("cub200", tmp_path, lists, "scenario.protocol=custom")
     exps = sc.experiences()
     assert len(exps) == 11 and exps[0].classes == [0, 1] and exps[10].classes == [11]
     assert [len(e.train) for e in exps] == [4] + [2] * 10
     assert [len(e.test) for e in exps] == [2] + [1] * 10
     assert tuple(exps[0].train.tensors[0].shape[1:]) == (3, 224, 224)
-    assert sc.input_shape == SCENARIOS.get("cub200-fscil").meta["input_shape"]
+    assert sc.input_shape == SCENARIOS.get("cub200").meta["input_shape"]
     assert sc.info["train_transform"] == "random-resized-crop-flip"
 
 
@@ -114,8 +108,9 @@ def test_cub_list_naming_an_unknown_or_missing_image(tmp_path):
     sessions = _cub_sessions(entries)
     sessions[2] = sessions[2] + ["CUB_200_2011/images/999.Nope/x.jpg"]
     folder = write_session_lists(tmp_path / "lists" / "cub200", sessions)
+    custom = (f"scenario.index_lists={tmp_path / 'lists'}", "scenario.protocol=custom")
     with pytest.raises(ClbenchError) as info:
-        _build("cub200-fscil", tmp_path, f"scenario.index_lists={tmp_path / 'lists'}")
+        _build("cub200", tmp_path, *custom)
     assert f"{folder / 'session_3.txt'}, line 3" in str(info.value)
     assert "999.Nope/x.jpg" in str(info.value)
 
@@ -124,7 +119,7 @@ def test_cub_list_naming_an_unknown_or_missing_image(tmp_path):
     gone = tmp_path / sessions[4][1]
     gone.unlink()
     with pytest.raises(DataNotFoundError) as info:
-        _build("cub200-fscil", tmp_path, f"scenario.index_lists={tmp_path / 'lists'}")
+        _build("cub200", tmp_path, *custom)
     msg = str(info.value)
     assert f"{folder / 'session_5.txt'}, line 2" in msg and str(gone) in msg and "\n" not in msg
 
@@ -132,7 +127,7 @@ def test_cub_list_naming_an_unknown_or_missing_image(tmp_path):
 def test_missing_cub_folder_is_one_line(tmp_path):
     write_session_lists(tmp_path / "lists" / "cub200", [["x"]] * 11)
     with pytest.raises(DataNotFoundError) as info:
-        _build("cub200-fscil", tmp_path, f"scenario.index_lists={tmp_path / 'lists'}")
+        _build("cub200", tmp_path, f"scenario.index_lists={tmp_path / 'lists'}")
     assert str(tmp_path / "CUB_200_2011" / "images.txt") in str(info.value)
 
 
@@ -140,7 +135,8 @@ def test_miniimagenet_fscil_reads_images_and_csvs(tmp_path):
     entries = write_mini(tmp_path, n_classes=9, train=3, test=2)
     sessions = [entries[0]] + [entries[c][:2] for c in range(1, 9)]
     write_session_lists(tmp_path / "lists" / "mini_imagenet", sessions)
-    sc = _build("miniimagenet-fscil", tmp_path, f"scenario.index_lists={tmp_path / 'lists'}")
+    lists = f"scenario.index_lists={tmp_path / 'lists'}"
+    sc = _build("mini_imagenet", tmp_path, lists, "scenario.protocol=custom")
     exps = sc.experiences()
     assert [e.classes for e in exps] == [[c] for c in range(9)]
     assert [len(e.train) for e in exps] == [3] + [2] * 8
@@ -157,7 +153,7 @@ def _need_lists():
 
 
 def test_cec_cifar100_lists():
-    from scenarios.fscil import read_lists
+    from scenarios.fscil_sessions import read_lists
 
     _need_lists()
     lists = read_lists(LISTS / "cifar100", 9)
@@ -200,7 +196,8 @@ def _class_counts(sessions, labels):
 
 
 def test_cec_cub200_lists(tmp_path):
-    from scenarios.fscil import cub_pools, read_lists, resolve_sessions
+    from scenarios.fscil_pools import cub_pools
+    from scenarios.fscil_sessions import read_lists, resolve_sessions
 
     _need_lists()
     lists = read_lists(LISTS / "cub200", 11)
@@ -212,7 +209,8 @@ def test_cec_cub200_lists(tmp_path):
 
 
 def test_cec_miniimagenet_lists(tmp_path):
-    from scenarios.fscil import mini_pools, read_lists, resolve_sessions
+    from scenarios.fscil_pools import mini_pools
+    from scenarios.fscil_sessions import read_lists, resolve_sessions
 
     _need_lists()
     folder = tmp_path / "miniimagenet"

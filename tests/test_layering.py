@@ -2,8 +2,9 @@
 
 Bottom to top: the core (every `clbench` module not named in UPPER) -> `strategies` and
 `scenarios`, each importing only the core and itself -> UPPER: config composition, the runner
-and the run launcher (`clbench.compose`, `clbench.runner`, `clbench.launch`) -> the CLI and
-the sweep (`clbench.cli`, `clbench.__main__`, `clbench.sweep`). Nothing imports upwards.
+and the run launcher (`clbench.compose`, `clbench.runner`, `clbench.launch`) -> the CLI, the
+sweep and tuning (`clbench.cli`, `clbench.__main__`, `clbench.sweep`, `clbench.executors`,
+`clbench.tune`). Nothing imports upwards.
 Every import counts, at any depth: function-level (lazy) and `if TYPE_CHECKING:` ones too.
 The imports between the project's modules must form no cycle, lazy ones included.
 """
@@ -17,7 +18,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("clbench", "strategies", "scenarios")
-TOP = ("clbench.cli", "clbench.__main__", "clbench.sweep")  # may import anything
+TOP = (  # may import anything
+    "clbench.cli",
+    "clbench.__main__",
+    "clbench.sweep",
+    "clbench.executors",
+    "clbench.tune",
+)
 UPPER = ("clbench.compose", "clbench.runner", "clbench.launch", *TOP)
 
 

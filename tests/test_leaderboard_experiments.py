@@ -110,3 +110,20 @@ def test_a_seed_that_follows_the_run_seed_does_not_split_the_experiment():
     assert {label for _, label, _ in label_experiments(recs)} == {"a"}
     recs[1]["config"]["scenario"]["episode_seed"] = 7  # set apart from the run's seed
     assert len({label for _, label, _ in label_experiments(recs)}) == 2
+
+
+def test_schedule_settings_the_schedule_does_not_read_do_not_split_experiments():
+    base = _rec("a", 0, 0.6)
+    old = _with(base, "r1")
+    new = _with(_rec("a", 1, 0.8), "r2")
+    old["config"]["train"].update(min_lr_ratio=0.05, infinite_constant_ratio=0.75)
+    new["config"]["train"].update(min_lr_ratio=0.01, infinite_constant_ratio=0.25)
+    ids = [eid for eid, _, _ in label_experiments([old, new])]
+    assert ids[0] == ids[1]  # constant schedule: neither key is read
+    for r in (old, new):
+        r["config"]["train"]["schedule"] = "cosine"  # reads min_lr_ratio only
+    labels = [label for _, label, _ in label_experiments([old, new])]
+    assert labels == [
+        "a [cosine] {train.min_lr_ratio=0.05}",
+        "a [cosine] {train.min_lr_ratio=0.01}",
+    ]

@@ -50,7 +50,12 @@ def test_cooldown_variants_hit_both_ends():
 
 
 def test_infinite_over_a_stream_of_two_experiences():
-    t = _train(schedule="infinite", infinite_cooldown_end=0.5)  # warmup 5%, T_ann 80%
+    t = _train(  # the notes' CPU check's values; warmup 5% and T_ann 80% are the defaults
+        schedule="infinite",
+        infinite_cooldown_end=0.5,
+        infinite_constant_ratio=0.75,
+        min_lr_ratio=0.05,
+    )
     plan = [1000, 500]
     first = {25: 0.5, 50: 1.0, 275: 0.875, 500: 0.75, 800: 0.75, 1000: 0.05}
     for s, v in first.items():
@@ -60,6 +65,18 @@ def test_infinite_over_a_stream_of_two_experiences():
     second = {1: 0.75, 400: 0.75, 450: math.sqrt(0.75 * 0.05), 500: 0.05}
     for s, v in second.items():
         assert lr_factor(t, plan, 1, s) == pytest.approx(v), s
+
+
+def test_infinite_defaults_are_the_authors_code():
+    # Pauljanson002/MAE-1 config.py defaults: warmup 5%, cooldown end 30%, eta_c 0.25,
+    # constant end 80%, eta_min 0.01 (schedules.md); T = 1000: T_w 50, T_cd 300, T_ann 800
+    t = _train(schedule="infinite")
+    assert (t.infinite_cooldown_end, t.infinite_constant_ratio, t.min_lr_ratio) == (0.3, 0.25, 0.01)
+    plan = [1000]
+    # midway through the cooldown (t = 175): 0.25 + 0.375 * (1 + cos(pi / 2)) = 0.625
+    want = {50: 1.0, 175: 0.625, 300: 0.25, 800: 0.25, 900: math.sqrt(0.25 * 0.01), 1000: 0.01}
+    for s, v in want.items():
+        assert lr_factor(t, plan, 0, s) == pytest.approx(v), s
 
 
 def test_repeated_cosine_rewarms_each_experience():

@@ -1,4 +1,4 @@
-"""Sweeps: grid expansion, skipping finished runs, and submitit's local executor."""
+"""Sweeps: grid expansion and skipping finished runs (the executors: tests/test_executors.py)."""
 
 import pytest
 
@@ -66,19 +66,3 @@ def test_sweep_runs_once_then_skips(tmp_path, capsys):
     capsys.readouterr()
     assert main(["sweep", str(f), "--dry-run"]) == 0
     assert "2 runs, 2 already in the results folder, 0 to run" in capsys.readouterr().out
-
-
-@pytest.mark.slow  # submitit starts python subprocesses
-def test_submitit_local_executor_runs_the_array(tmp_path, capsys):
-    pytest.importorskip("submitit")
-    res = tmp_path / "res"
-    f = _write(
-        tmp_path,
-        f"strategies: [finetune, replay]\nscenarios: [split-digits]\nseeds: [3]\n"
-        f"overrides: [train.epochs=1, trainer.accelerator=cpu, 'results.dir={res}']\n"
-        "executor_params: {timeout_min: 10}\n",
-    )
-    assert main(["sweep", str(f), "--executor", "local"]) == 0
-    recs = load_records(res)[0]
-    assert sorted(r["strategy"] for r in recs) == ["finetune", "replay"]
-    assert "2 runs finished, 0 failed" in capsys.readouterr().out
