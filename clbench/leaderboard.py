@@ -3,7 +3,8 @@
 Per scenario, one row per experiment (clbench/experiments.py: a strategy and every setting
 that can change its numbers): mean ± std over seeds and the seed count. Then the cost
 view (time-to-result, throughput, memory) per scenario, and performance profiles of
-time-to-result across scenarios (clbench/profiles.py).
+time-to-result across scenarios (clbench/profiles.py), each experiment over the scenarios it
+applies to: those of the kinds (class-il, fscil, ...) it has records on.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def cost_frame(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (scenario, strategy): the target, the median time-to-target over seeds (AlgoPerf's
     per-workload time: median over repetitions; inf when most runs missed it), how many runs
     reached it and how many had a target, and the mean of each cost column."""
-    g = runs.groupby(["scenario", "strategy"], sort=True)
+    g = runs.groupby(["scenario", "kind", "strategy"], sort=True)  # a scenario has one kind
     out = g[[k for k, _ in COST_VIEW]].mean()
     out["target_accuracy"] = g["target_accuracy"].max()
     out["time_to_target_s"] = g["time_to_target_s"].median()  # NaN (no target) is skipped
@@ -155,16 +156,33 @@ def profile_times(costs: pd.DataFrame) -> pd.DataFrame:
     return timed.pivot(index="strategy", columns="scenario", values="time_to_target_s")
 
 
-def profile_summary(times: pd.DataFrame) -> pd.DataFrame:
-    """Per strategy: scenarios run, targets reached within AlgoPerf's ratio limit, and the
-    performance-profile score (1: fastest to the target on every scenario)."""
+def profile_applies(costs: pd.DataFrame, times: pd.DataFrame) -> pd.DataFrame:
+    """Which scenarios of `times` each strategy applies to (shaped like `times`): those of the
+    kinds it has records on. A missed target or a missing run on one of them still counts
+    as not reached; a scenario of another kind (tent on class-il) does not count at all."""
+    kind_of = costs.drop_duplicates("scenario").set_index("scenario")["kind"]
+    kinds = costs.groupby("strategy")["kind"].agg(set)
+    cols = [kind_of[c] for c in times.columns]
+    return pd.DataFrame(
+        [[k in kinds.get(s, set()) for k in cols] for s in times.index],
+        index=times.index,
+        columns=times.columns,
+        dtype=bool,
+    )
+
+
+def profile_summary(times: pd.DataFrame, applies: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per strategy: scenarios run and scenarios it applies to, targets reached within
+    AlgoPerf's ratio limit, and the performance-profile score (1: fastest to the target on
+    every scenario it applies to)."""
     r = profiles.ratios(times)
     out = pd.DataFrame(
         {
             "scenarios": times.notna().sum(axis=1),
+            "applicable": times.shape[1] if applies is None else applies.sum(axis=1),
             "reached": np.isfinite(times.fillna(np.inf)).sum(axis=1),
             "within": np.isfinite(r).sum(axis=1),
-            "score": profiles.score(r),
+            "score": profiles.score(r, applies=applies),
         }
     )
     return out.sort_values(["score", "reached"], ascending=False)
@@ -186,12 +204,11 @@ def _cost_table(costs: pd.DataFrame, scenario: str) -> tuple[list[str], list[lis
     return headers, body
 
 
-def _profile_table(times: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    summary = profile_summary(times)
-    n = times.shape[1]
+def _profile_table(times: pd.DataFrame, applies: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    summary = profile_summary(times, applies)
     headers = [
         "strategy",
-        "scenarios run",
+        "scenarios run / applicable",
         "targets reached",
         f"within {profiles.MAX_RATIO:g}x",
         "score",
@@ -199,7 +216,7 @@ def _profile_table(times: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     body = [
         [
             name,
-            f"{row.scenarios}/{n}",
+            f"{row.scenarios}/{row.applicable}",
             str(row.reached),
             str(row.within),
             f"{row.score:.3f}",
@@ -237,6 +254,7 @@ def _table(summary: pd.DataFrame, scenario: str, pm: str) -> tuple[list[str], li
 
 
 PROFILE_PLOT = "performance-profile.png"
+PROFILE_OVER = "performance profile over the scenarios each strategy applies to"
 
 
 def plot_files(plots_dir: Path, scenario: str) -> list[Path]:
@@ -333,19 +351,21 @@ def _cost_sections(
     times = profile_times(costs)
     if times.shape[1] == 0:
         return out
-    headers, body = _profile_table(times)
+    headers, body = _profile_table(times, profile_applies(costs, times))
     table = tabulate(body, headers, tablefmt=tablefmt, disable_numparse=True)
     if not md:
-        return out + [f"% performance profile over {times.shape[1]} scenarios", table, ""]
+        return out + [f"% {PROFILE_OVER} ({', '.join(times.columns)})", table, ""]
     out += [
         "",
         "## Performance profile (time to target)",
         "",
-        f"Over the {times.shape[1]} scenarios with a target ({', '.join(times.columns)}), after",
-        "AlgoPerf: per scenario, ratio = time to target / the fastest strategy's; a ratio above",
+        f"Each strategy over the scenarios with a target ({', '.join(times.columns)}) that it",
+        "applies to: those of the kinds it has records on (the denominator of 'scenarios run /",
+        "applicable'); a scenario of another kind does not count. After AlgoPerf: per scenario,",
+        "ratio = time to target / the fastest strategy's; a ratio above",
         f"{profiles.MAX_RATIO:g}, a missed target or no run there counts as infinite; score = area",
-        f"under the share of scenarios within ratio τ, for τ from 1 to {profiles.MAX_RATIO:g},",
-        "normalised to [0, 1].",
+        "under the share of applicable scenarios within ratio τ, for τ from 1 to",
+        f"{profiles.MAX_RATIO:g}, normalised to [0, 1].",
         "",
         table,
     ]
@@ -416,18 +436,22 @@ def write_plots(records: list[dict[str, Any]], plots_dir: Path) -> list[Path]:
         fig.savefig(matrix_path, dpi=120, metadata={"Software": None})
         plt.close(fig)
         written.append(matrix_path)
-    times = profile_times(cost_frame(runs_frame(records)))
+    costs = cost_frame(runs_frame(records))
+    times = profile_times(costs)
     if times.shape[1] > 0:
-        written.append(_plot_profile(times, plots_dir / PROFILE_PLOT))
+        applies = profile_applies(costs, times)
+        written.append(_plot_profile(times, applies, plots_dir / PROFILE_PLOT))
     return written
 
 
-def _plot_profile(times: pd.DataFrame, path: Path) -> Path:
-    """rho(tau) per strategy, as steps over tau in [1, MAX_RATIO]."""
+def _plot_profile(times: pd.DataFrame, applies: pd.DataFrame, path: Path) -> Path:
+    """rho(tau) per strategy over the scenarios it applies to (their number in the legend),
+    as steps over tau in [1, MAX_RATIO]."""
     import matplotlib.pyplot as plt
 
     taus = np.linspace(1.0, profiles.MAX_RATIO, 301)
-    rho = profiles.profile(profiles.ratios(times), taus)
+    rho = profiles.profile(profiles.ratios(times), taus, applies).fillna(0.0)
+    rho.index = [f"{s} (of {int(applies.loc[s].sum())})" for s in rho.index]
     never = [str(s) for s, row in rho.iterrows() if not row.any()]
     fig, ax = plt.subplots(figsize=(9, 4.5))
     styles = ["-", "--", ":", "-."]
@@ -437,8 +461,8 @@ def _plot_profile(times: pd.DataFrame, path: Path) -> Path:
         fig.text(0.01, 0.01, "never within 4x: " + ", ".join(never), fontsize=7)
     ax.set(
         xlabel="τ (time to target / fastest strategy's)",
-        ylabel="share of scenarios within τ",
-        title=f"performance profile over {times.shape[1]} scenarios",
+        ylabel="share of its applicable scenarios within τ",
+        title=PROFILE_OVER,
         ylim=(-0.02, 1.02),
         xlim=(1.0, profiles.MAX_RATIO),
     )

@@ -8,7 +8,14 @@ import pytest
 from test_leaderboard import _rec
 
 from clbench import profiles
-from clbench.leaderboard import cost_frame, profile_summary, profile_times, render, runs_frame
+from clbench.leaderboard import (
+    cost_frame,
+    profile_applies,
+    profile_summary,
+    profile_times,
+    render,
+    runs_frame,
+)
 
 INF = math.inf
 
@@ -87,3 +94,51 @@ def test_cost_view_medians_and_reached_counts():
 def test_records_without_targets_have_no_profile():
     md = render([_rec("a", 0, 0.6)], "md")
     assert "## Costs" in md and "Performance profile" not in md
+
+
+def test_shares_and_scores_count_only_the_workloads_a_submission_applies_to():
+    r = profiles.ratios(_times())
+    # x applies to s1, s3; y to s2 only; z to none
+    applies = pd.DataFrame(
+        {"s1": [True, False, False], "s2": [False, True, False], "s3": [True, False, False]},
+        index=["x", "y", "z"],
+    )
+    rho = profiles.profile(r, np.array([1.0, 2.0]), applies)
+    # x: s1 ratio 1, s3 inf -> 1/2 at both taus (s2, ratio 1, does not count); y: s2 inf
+    # -> 0 (s1, ratio 2, does not count); z: nothing to count -> NaN
+    assert rho.loc["x"].tolist() == pytest.approx([0.5, 0.5])
+    assert rho.loc["y"].tolist() == [0.0, 0.0]
+    assert rho.loc["z"].isna().all()
+    s = profiles.score(r, applies=applies)
+    assert s["x"] == pytest.approx((4 - 1) / 2 / 3)  # (3 + 0) over 2 workloads, / (4 - 1)
+    assert s["y"] == 0.0 and math.isnan(s["z"])
+
+
+def _kind(r, kind):
+    r["kind"] = kind
+    return r
+
+
+def test_a_method_for_one_kind_is_scored_over_that_kind_only():
+    # p, q: class-il; c: ctta. "t" (a CTTA method) ran c only; "a" ran p and missed q.
+    recs = [
+        _timed("a", 0, "p", 4.0),
+        _timed("b", 0, "p", 2.0),
+        _timed("b", 0, "q", 3.0),
+        _kind(_timed("t", 0, "c", 5.0), "ctta"),
+        _kind(_timed("u", 0, "c", 10.0), "ctta"),
+    ]
+    costs = cost_frame(runs_frame(recs))
+    times = profile_times(costs)
+    applies = profile_applies(costs, times)
+    assert applies.loc["t"].to_dict() == {"c": True, "p": False, "q": False}
+    assert applies.loc["a"].to_dict() == {"c": False, "p": True, "q": True}
+    s = profile_summary(times, applies)
+    assert s.loc["t", "score"] == 1.0  # fastest on every scenario it applies to (before: 1/3)
+    assert s.loc["u", "score"] == pytest.approx((4 - 2) / 3)
+    assert s.loc["b", "score"] == 1.0
+    assert s.loc["a", "score"] == pytest.approx((4 - 2) / 3 / 2)  # no run on q: not reached
+    assert (s.loc["a", "scenarios"], s.loc["a", "applicable"]) == (1, 2)
+    md = render(recs, "md")
+    assert "| scenarios run / applicable" in md and "| t " in md and "| 1/1 " in md
+    assert "| 1/2 " in md  # a: ran p, applies to p and q
