@@ -22,13 +22,14 @@ from time import perf_counter
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset
 
-from clbench import checkpoint, records, report
+from clbench import checkpoint, precision, records, report
 from clbench import metrics as M
 from clbench.batching import ExperienceSampler, train_loader  # noqa: F401 (re-exported)
 from clbench.distributed import (  # noqa: F401 (re-exported)
@@ -72,8 +73,9 @@ def check_compatible(strategy: str, scenario: str) -> str:
 def _make_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     t = cfg.trainer
     devices = OmegaConf.to_container(t.devices) if OmegaConf.is_config(t.devices) else t.devices
+    wanted = _check_precision(cfg)
     try:
-        return L.Trainer(
+        trainer = L.Trainer(
             accelerator=t.accelerator,
             devices=devices,
             strategy=t.strategy,
@@ -92,6 +94,19 @@ def _make_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         )
     except (MisconfigurationException, ValueError, RuntimeError, ImportError) as e:
         raise ClbenchError(f"bad trainer settings: {str(e).strip().splitlines()[0]}") from None
+    if trainer.precision_plugin.precision != wanted:  # Lightning chose another: refuse
+        on = type(trainer.accelerator).__name__
+        raise ClbenchError(
+            f"trainer.precision={t.precision} does not run on {on}; {precision.supported()}"
+        )
+    return trainer
+
+
+def _check_precision(cfg: DictConfig) -> str:
+    """The canonical `trainer.precision`, or a one-line error if it cannot run here."""
+    t = cfg.trainer
+    cpu = t.accelerator == "cpu" or (t.accelerator == "auto" and not torch.cuda.is_available())
+    return precision.check(t.precision, on_cpu=cpu)
 
 
 class TargetCheck(Callback):
@@ -144,6 +159,7 @@ def run(
     t_start = perf_counter()
     _quiet_lightning()
     kind = check_compatible(cfg.strategy.name, cfg.scenario.name)
+    _check_precision(cfg)  # before any data is read
     # a resumed run writes its record where it started, from any working directory
     home = results_home(resume) if resume is not None else None
     results_dir = home or Path(cfg.results.dir)
@@ -211,6 +227,10 @@ class _Run:
         self.run_id, self.run_dir, self.t_start = run_id, run_dir, t_start
         self.trainer = _make_trainer(self.cfg, run_dir)
         start_processes(self.trainer)
+        # the model in the precision's dtype from the start (fit would convert it only when
+        # it trains), and every input of its backbone and head in that dtype
+        self.trainer.precision_plugin.convert_module(self.model)
+        precision.follow_model_dtype(self.model)
         self.device = self.trainer.strategy.root_device
         self.say = echo if (echo and self.trainer.is_global_zero) else (lambda _: None)
         self.progress = Progress()

@@ -72,6 +72,13 @@ class NMC(Strategy):
     def train_epochs(self, exp: Experience) -> int:
         return 0
 
+    def get_extra_state(self) -> dict[str, Any]:  # the class sums survive a resume
+        return {"sums": self.table.sums, "counts": self.table.counts}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.table.sums = state["sums"].to(torch.float64).clone()
+        self.table.counts = state["counts"].to(torch.float64).clone()
+
     def after_experience(self, exp: Experience) -> None:
         x, y = exp.train.tensors[0], exp.train.tensors[1]
         self.backbone.eval()

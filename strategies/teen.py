@@ -107,7 +107,13 @@ class TEEN(Strategy):
         else:
             base = self.head.weight[self.base_classes]
             means = calibrate(base, means, self.params.alpha, self.params.tau)
-        self.head.weight[exp.classes] = means
+        self.head.weight[exp.classes] = means.to(self.head.weight)  # calibrate gives float32
+
+    def restore(self, finished: list[Experience]) -> None:
+        if finished:  # resumed after the base session: its classes, and a frozen backbone
+            self.base_classes = list(finished[0].classes)
+            self.frozen = True
+            self.backbone.eval()
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
