@@ -36,7 +36,8 @@ def canonical(precision: Any) -> str:
 def supported() -> str:
     """Which values run where, in words (for error messages and the docs)."""
     return (
-        f"on CPU: {', '.join(ON_CPU)}; on CUDA GPUs also {', '.join(GPU_ONLY)} "
+        f"on CPU: {', '.join(ON_CPU)}; on CUDA GPUs also 16-mixed and, with NVIDIA's "
+        f"transformer_engine, {', '.join(GPU_ONLY[1:])} "
         f"(aliases: {', '.join(f'{a}={b}' for a, b in ALIASES.items())})"
     )
 
@@ -47,9 +48,8 @@ def check(precision: Any, on_cpu: bool) -> str:
     if name not in ON_CPU + GPU_ONLY:
         raise ClbenchError(f"unknown trainer.precision '{precision}'; {supported()}")
     if on_cpu and name not in ON_CPU:
-        raise ClbenchError(
-            f"trainer.precision={precision} ({name}) does not run on a CPU; {supported()}"
-        )
+        given = name if str(precision) == name else f"{precision} (= {name})"
+        raise ClbenchError(f"trainer.precision={given} does not run on a CPU; {supported()}")
     return name
 
 

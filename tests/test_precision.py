@@ -65,7 +65,7 @@ def test_refused_mode_exits_2_with_one_line(capsys, tmp_path):
     argv += ["trainer.accelerator=cpu", f"results.dir={tmp_path}"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "trainer.precision=16 (16-mixed) does not run" in err
+    assert err.count("\n") == 1 and "trainer.precision=16 (= 16-mixed) does not run" in err
     assert not (tmp_path / "runs").exists()
 
 
