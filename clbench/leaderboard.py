@@ -10,6 +10,7 @@ applies to: those of the kinds (class-il, fscil, ...) it has records on.
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -359,10 +360,10 @@ def _cost_sections(
         "",
         "## Performance profile (time to target)",
         "",
-        f"Each strategy over the scenarios with a target ({', '.join(times.columns)}) that it",
-        "applies to: those of the kinds it has records on (the denominator of 'scenarios run /",
-        "applicable'); a scenario of another kind does not count. After AlgoPerf: per scenario,",
-        "ratio = time to target / the fastest strategy's; a ratio above",
+        f"Scenarios with a target: {', '.join(times.columns)}. Each strategy is profiled over",
+        "the ones it applies to, those of the kinds it has records on (the denominator of",
+        "'scenarios run / applicable'); a scenario of another kind does not count. After",
+        "AlgoPerf: per scenario, ratio = time to target / the fastest strategy's; a ratio above",
         f"{profiles.MAX_RATIO:g}, a missed target or no run there counts as infinite; score = area",
         "under the share of applicable scenarios within ratio τ, for τ from 1 to",
         f"{profiles.MAX_RATIO:g}, normalised to [0, 1].",
@@ -457,18 +458,19 @@ def _plot_profile(times: pd.DataFrame, applies: pd.DataFrame, path: Path) -> Pat
     styles = ["-", "--", ":", "-."]
     for i, (strategy, row) in enumerate(rho[~rho.index.isin(never)].iterrows()):
         ax.step(taus, row.to_numpy(), where="post", label=str(strategy), ls=styles[i // 10 % 4])
-    if never:  # flat at zero: named below the plot instead of drawn
-        fig.text(0.01, 0.01, "never within 4x: " + ", ".join(never), fontsize=7)
+    lines = textwrap.wrap("never within 4x: " + ", ".join(never), 160) if never else []
+    if lines:  # flat at zero: named below the plot instead of drawn
+        fig.text(0.01, 0.01, "\n".join(lines), fontsize=7)
     ax.set(
         xlabel="τ (time to target / fastest strategy's)",
         ylabel="share of its applicable scenarios within τ",
-        title=PROFILE_OVER,
         ylim=(-0.02, 1.02),
         xlim=(1.0, profiles.MAX_RATIO),
     )
+    fig.suptitle(f"{PROFILE_OVER} (of n: their number)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.03 * (len(lines) + 0.5), 1, 1))
     fig.savefig(path, dpi=120, metadata={"Software": None})
     plt.close(fig)
     return path
