@@ -3,7 +3,7 @@
 Run from the repository root (CPU-heavy; one torch thread per process):
 
     OMP_NUM_THREADS=1 python benchmarks/ddp_drift.py                     # replay, seeds 0-2
-    OMP_NUM_THREADS=1 python benchmarks/ddp_drift.py --seeds 0 trainer.precision=64-true
+    OMP_NUM_THREADS=1 python benchmarks/ddp_drift.py trainer.precision=64-true --seeds 0
 
 Per seed: one `clbench run` with 1 process and one with `trainer.devices=2
 trainer.strategy=ddp` (default settings otherwise), then the largest difference between their

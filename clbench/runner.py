@@ -300,6 +300,12 @@ class _Run:
         loader = train_loader(
             data, self.protocol.batch_size, trainer.world_size, trainer.global_rank, seed, shuffle
         )
+        if len(data) % trainer.world_size:  # the sampler pads every shard to one length
+            extra = trainer.world_size - len(data) % trainer.world_size
+            self.say(
+                f"note: {len(data)} training samples do not divide among {trainer.world_size} "
+                f"processes: {extra} repeat each epoch (not as with 1 process; docs/records.md)"
+            )
         trainer.fit_loop.max_epochs = trainer.current_epoch + epochs
         t0 = perf_counter()
         try:
