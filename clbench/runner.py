@@ -304,7 +304,8 @@ class _Run:
             extra = trainer.world_size - len(data) % trainer.world_size
             self.say(
                 f"note: {len(data)} training samples do not divide among {trainer.world_size} "
-                f"processes: {extra} repeat each epoch (not as with 1 process; docs/records.md)"
+                f"processes: the sampler repeats {extra} each epoch (unlike 1 process; "
+                "docs/records.md)"
             )
         trainer.fit_loop.max_epochs = trainer.current_epoch + epochs
         t0 = perf_counter()
