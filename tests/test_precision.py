@@ -27,9 +27,12 @@ def test_every_cpu_mode_is_listed_with_its_dtype():
     assert set(precision.ON_CPU) == set(WEIGHTS)
 
 
-@pytest.mark.parametrize("value", ["64", 64, "64-true"])
-def test_aliases_name_the_same_mode(value):
-    assert precision.check(value, on_cpu=True) == "64-true"
+@pytest.mark.parametrize(
+    "value, mode",
+    [("64", "64-true"), (64, "64-true"), ("32", "32-true"), ("bf16", "bf16-mixed")],
+)
+def test_lightning_legacy_aliases_name_their_mode(value, mode):
+    assert precision.check(value, on_cpu=True) == mode
 
 
 @pytest.mark.parametrize("value", ["16-mixed", "16", "transformer-engine"])
