@@ -25,6 +25,7 @@ from clbench.errors import ClbenchError
 ALIASES = {"32": "32-true", "64": "64-true", "16": "16-mixed", "bf16": "bf16-mixed"}
 ON_CPU = ("32-true", "64-true", "bf16-mixed", "bf16-true", "16-true")
 GPU_ONLY = ("16-mixed", "transformer-engine", "transformer-engine-float16")
+FLOAT16_MAX = 65504.0
 
 
 def canonical(precision: Any) -> str:
@@ -42,9 +43,14 @@ def supported() -> str:
     )
 
 
-def check(precision: Any, on_cpu: bool) -> str:
-    """The canonical name of `precision`, or a one-line error when it cannot run as asked."""
+def check(precision: Any, on_cpu: bool, lr: float | None = None) -> str:
+    """The canonical name of `precision`, or a one-line error when it cannot run as asked
+    (`lr`: the learning rate, which the optimizer multiplies into float16 weights)."""
     name = canonical(precision)
+    if name == "16-true" and lr is not None and abs(lr) > FLOAT16_MAX:
+        raise ClbenchError(
+            f"train.lr={lr:g} overflows float16 (max 65504): trainer.precision=16-true"
+        )
     if name not in ON_CPU + GPU_ONLY:
         raise ClbenchError(f"unknown trainer.precision '{precision}'; {supported()}")
     if on_cpu and name not in ON_CPU:

@@ -106,7 +106,7 @@ def _check_precision(cfg: DictConfig) -> str:
     """The canonical `trainer.precision`, or a one-line error if it cannot run here."""
     t = cfg.trainer
     cpu = t.accelerator == "cpu" or (t.accelerator == "auto" and not torch.cuda.is_available())
-    return precision.check(t.precision, on_cpu=cpu)
+    return precision.check(t.precision, on_cpu=cpu, lr=cfg.train.lr)
 
 
 class TargetCheck(Callback):
