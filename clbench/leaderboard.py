@@ -441,18 +441,20 @@ def write_plots(records: list[dict[str, Any]], plots_dir: Path) -> list[Path]:
     times = profile_times(costs)
     if times.shape[1] > 0:
         applies = profile_applies(costs, times)
-        written.append(_plot_profile(times, applies, plots_dir / PROFILE_PLOT))
+        written.append(_plot_profile(times, plots_dir / PROFILE_PLOT, applies))
     return written
 
 
-def _plot_profile(times: pd.DataFrame, applies: pd.DataFrame, path: Path) -> Path:
-    """rho(tau) per strategy over the scenarios it applies to (their number in the legend),
-    as steps over tau in [1, MAX_RATIO]."""
+def _plot_profile(times: pd.DataFrame, path: Path, applies: pd.DataFrame | None = None) -> Path:
+    """rho(tau) per strategy, as steps over tau in [1, MAX_RATIO]: over the scenarios it
+    applies to (their number in the legend), or over all of them when `applies` is None."""
     import matplotlib.pyplot as plt
 
     taus = np.linspace(1.0, profiles.MAX_RATIO, 301)
     rho = profiles.profile(profiles.ratios(times), taus, applies).fillna(0.0)
-    rho.index = [f"{s} (of {int(applies.loc[s].sum())})" for s in rho.index]
+    if applies is not None:
+        rho.index = [f"{s} (of {int(applies.loc[s].sum())})" for s in rho.index]
+    title = f"{PROFILE_OVER} (of n: their number)" if applies is not None else None
     never = [str(s) for s, row in rho.iterrows() if not row.any()]
     fig, ax = plt.subplots(figsize=(9, 4.5))
     styles = ["-", "--", ":", "-."]
@@ -467,7 +469,7 @@ def _plot_profile(times: pd.DataFrame, applies: pd.DataFrame, path: Path) -> Pat
         ylim=(-0.02, 1.02),
         xlim=(1.0, profiles.MAX_RATIO),
     )
-    fig.suptitle(f"{PROFILE_OVER} (of n: their number)", fontsize=10)
+    fig.suptitle(title or f"performance profile over {times.shape[1]} scenarios", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout(rect=(0, 0.03 * (len(lines) + 0.5), 1, 1))
