@@ -142,3 +142,12 @@ def test_a_method_for_one_kind_is_scored_over_that_kind_only():
     md = render(recs, "md")
     assert "| scenarios run / applicable" in md and "| t " in md and "| 1/1 " in md
     assert "| 1/2 " in md  # a: ran p, applies to p and q
+
+
+def test_profile_plot_with_and_without_applicable_scenarios(tmp_path):
+    from clbench.leaderboard import _plot_profile
+
+    times = _times()
+    applies = times.notna() & (times.columns != "s3")  # any mask of the same shape
+    assert _plot_profile(times, tmp_path / "a.png", applies).stat().st_size > 0
+    assert _plot_profile(times, tmp_path / "b.png").stat().st_size > 0  # the tuned profile's call
