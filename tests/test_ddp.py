@@ -36,7 +36,7 @@ def test_two_process_ddp_writes_one_record_matching_one_process(tmp_path, run_cl
     single = _run(run_cli, tmp_path / "one")
     ref = json.loads(single[0].read_text())
     # Same replay draws; float summation order differs, and the sampler repeats one sample of
-    # each odd-sized experience (split-digits: 283, 290): docs/records.md. Exact in float64 on
+    # each odd-sized experience (split-digits: the one of 283): docs/records.md. Exact in float64 on
     # evenly divided data: tests/test_ddp_float64.py.
     for a, b in zip(rec["accuracy_matrix"], ref["accuracy_matrix"], strict=True):
         assert a == pytest.approx(b, abs=0.02)
