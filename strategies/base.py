@@ -246,11 +246,9 @@ class Strategy(L.LightningModule):
         # one reduction per tensor (a NaN anywhere makes its sum NaN), one sync in all
         weights_ok = not trained or bool(torch.isfinite(torch.stack(trained)).all())
         if not weights_ok or (last is not None and not bool(torch.isfinite(last))):
-            mode = str(self.cfg.trainer.get("precision"))  # 16-true: no loss scaling
-            hint = f", or a wider trainer.precision than {mode}" if "16-true" in mode else ""
             raise ClbenchError(
                 f"training loss became NaN or infinite (epoch {self.current_epoch}); "
-                f"lower train.lr or check the data{hint}"
+                "lower train.lr or check the data"
             )
 
     def configure_callbacks(self) -> list[Any]:
