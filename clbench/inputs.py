@@ -25,6 +25,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from clbench.precision import model_dtype
+
 
 @dataclass(frozen=True)
 class InputPipeline:
@@ -80,9 +82,8 @@ class InputPipeline:
 
 
 def param_dtype(module: torch.nn.Module) -> torch.dtype:
-    """The dtype of `module`'s parameters (float32 when it has none): what its inputs take."""
-    p = next(module.parameters(), None)
-    return torch.float32 if p is None else p.dtype
+    """The dtype `module`'s inputs take: its parameters' (clbench.precision), else float32."""
+    return model_dtype(module) or torch.float32
 
 
 def _floats(v: Sequence[float]) -> tuple[float, ...]:
