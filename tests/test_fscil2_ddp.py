@@ -6,14 +6,14 @@ import pytest
 from test_fscil_ddp import _check
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_fscil_tricks_all_on_two_processes(tmp_path, run_cli):
     on = [f"strategy.{t}=true" for t in ("supcon", "etf", "pseudo_classes", "subnet", "rotation")]
     ddp, one = _check(run_cli, tmp_path, "fscil-tricks", 0.1, "train.epochs=1", *on)
     assert ddp["ddp_state_checked"] and ddp["fidelity"] == one["fidelity"]
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_fast_slow_two_processes(tmp_path, run_cli):
     ddp, one = _check(
         run_cli, tmp_path, "fast-slow", 0.05, "train.epochs=1", "strategy.inc_epochs=2"

@@ -104,7 +104,7 @@ def test_ctta_strategy_on_uint8_equals_host_float(tmp_path, monkeypatch, strateg
     _same(a, b)
 
 
-@pytest.mark.slow  # DDP: 2 gloo processes, then one process
+@pytest.mark.heavy  # DDP: 2 gloo processes, then one process
 def test_uint8_replay_under_ddp_matches_one_process(tmp_path, run_cli):
     import json
 

@@ -37,7 +37,7 @@ def test_onpro_beats_online_finetune_on_split_digits(results_dir):
     assert onpro_fgt < finetune_fgt, (onpro_fgt, finetune_fgt)
 
 
-@pytest.mark.slow  # six 400-step online runs on 28x28 digits: about a minute alone on 2 cores
+@pytest.mark.heavy  # six 400-step online runs on 28x28 digits: about a minute alone on 2 cores
 def test_onpro_ties_online_replay_with_the_same_buffer(results_dir):
     """The paper's claim (OnPro beats ER at the same buffer) in small, over three seeds. With one
     Adam over the stream (the reference code's), OnPro without L_INS ties online replay at this

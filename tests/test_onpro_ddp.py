@@ -16,7 +16,7 @@ ONPRO = [
 ]
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_onpro_two_processes_match_one(tmp_path, monkeypatch, run_cli):
     import test_ddp
 
