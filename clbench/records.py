@@ -55,7 +55,9 @@ def versions() -> dict[str, str]:
 
 
 def git_commit() -> str | None:
-    """The commit of the clbench checkout, with '-dirty' for local changes; None outside git."""
+    """The commit of the clbench checkout, with '-dirty' for local changes to anything but the
+    committed results (results/: a leaderboard rewritten between runs is not code); None
+    outside git."""
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
@@ -64,7 +66,7 @@ def git_commit() -> str | None:
         if sha.returncode != 0:
             return None
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", ":!/results"],
             cwd=here,
             capture_output=True,
             text=True,
