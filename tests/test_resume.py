@@ -3,9 +3,11 @@
 import json
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
+from conftest import cli_env
 
 from clbench.checkpoint import load
 from clbench.cli import main
@@ -21,14 +23,28 @@ ARGS = [
     "trainer.progress_bar=false",
 ]
 ENV = {"PYTHONUNBUFFERED": "1"}
+# The child clbench waits in its first training step of experience 3, so that the signal the
+# test sends on reading "experience 2/5" lands inside Lightning's fit however loaded the
+# machine is (a 5-second run could otherwise finish before a busy test process reads a line).
+PAUSED_CHILD = """
+import sys, time
+from strategies.base import Strategy
+step = Strategy.training_step
+def paused(self, batch, batch_idx):
+    if self.experience_index == 2:
+        time.sleep(120)
+    return step(self, batch, batch_idx)
+Strategy.training_step = paused
+from clbench.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
-def _start(run_cli, results):
-    return run_cli.popen(
-        "run",
-        *ARGS,
-        f"results.dir={results}",
-        env=ENV,
+def _start(results):
+    return subprocess.Popen(
+        [sys.executable, "-c", PAUSED_CHILD, "run", *ARGS, f"results.dir={results}"],
+        env=cli_env(ENV),
+        text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -55,7 +71,7 @@ def _records(results):
 @pytest.mark.slow  # clbench subprocesses
 def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, run_cli):
     killed = tmp_path / "killed"
-    code, _ = _stop_in_experience_3(_start(run_cli, killed), signal.SIGKILL)
+    code, _ = _stop_in_experience_3(_start(killed), signal.SIGKILL)
     assert code == -signal.SIGKILL
     assert _records(killed) == []  # no partial record
     run_dir = _run_dir(killed)
@@ -79,8 +95,8 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, run_cli):
 
 
 @pytest.mark.slow  # a clbench subprocess
-def test_ctrl_c_exits_130_and_leaves_a_resumable_run(tmp_path, run_cli):
-    code, out = _stop_in_experience_3(_start(run_cli, tmp_path), signal.SIGINT)
+def test_ctrl_c_exits_130_and_leaves_a_resumable_run(tmp_path):
+    code, out = _stop_in_experience_3(_start(tmp_path), signal.SIGINT)
     assert code == 130, out[-2000:]
     assert "clbench: interrupted; resume with: clbench run --resume" in out
     assert _records(tmp_path) == []
