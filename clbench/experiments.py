@@ -1,7 +1,7 @@
 """Which records are the same experiment: the leaderboard's grouping (issue #14, part 2).
 
 Two runs are one experiment when their resolved configurations agree in every key except the
-seed and the keys that cannot change the numbers (`IRRELEVANT`: where results and data live,
+seed (and seed keys that follow it, `seed_followers`) and the keys that cannot change the numbers (`IRRELEVANT`: where results and data live,
 the progress bar, the log interval, and the DDP process layout, which the runner keeps exact;
 and the LR schedule's settings that the run's schedule does not read, `SCHEDULE_KEYS`).
 A row of the leaderboard is one experiment; its label is the strategy's name with its
@@ -55,21 +55,31 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def settings(record: dict[str, Any]) -> dict[str, str]:
-    """The keys of a record's configuration that define the experiment, as JSON text."""
+def settings(record: dict[str, Any], follows: Iterable[str] = ()) -> dict[str, str]:
+    """The keys of a record's configuration that define the experiment, as JSON text, but for
+    `follows`: seed keys that follow the run's seed (`seed_followers`)."""
     flat = flatten(record.get("config") or {})
     schedule = flat.get("train.schedule", "constant")
     unread = {k for k, used_by in SCHEDULE_KEYS.items() if schedule not in used_by}
-    # null is "not used": a record older than an optional key (absent) is the same experiment;
-    # a seed that follows the run's seed (e.g. scenario.episode_seed) varies with it
+    # null is "not used": a record older than an optional key (absent) is the same experiment
     return {
         k: json.dumps(v, sort_keys=True)
         for k, v in flat.items()
-        if k not in IRRELEVANT
-        and k not in unread
-        and v is not None
-        and not (k.endswith("seed") and v == record.get("seed"))
+        if k not in IRRELEVANT and k not in unread and v is not None and k not in follows
     }
+
+
+def seed_followers(records: list[dict[str, Any]]) -> set[str]:
+    """The seed keys (e.g. scenario.episode_seed) equal to the run's seed in every one of
+    `records` that sets them: they vary with the seed, so they do not split an experiment.
+    A seed key fixed apart from the run's (scenario.permutation_seed=0 for every seed) is a
+    setting like any other."""
+    seen: dict[str, bool] = {}
+    for r in records:
+        for k, v in flatten(r.get("config") or {}).items():
+            if k.endswith("seed") and k not in IRRELEVANT and v is not None:
+                seen[k] = seen.get(k, True) and v == r.get("seed")
+    return {k for k, follows in seen.items() if follows}
 
 
 def run_label(record: dict[str, Any]) -> str:
@@ -111,12 +121,18 @@ def label_experiments(records: Iterable[dict[str, Any]]) -> list[tuple[str, str,
     experiment share the id and label; a record whose seed an earlier record of its experiment
     (by run id) already has gets a note naming it, and is to be left out."""
     records = list(records)
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        rows.setdefault((r["scenario"], run_label(r)), []).append(r)
+    follows = {row: seed_followers(rs) for row, rs in rows.items()}
+    own = [settings(r, follows[(r["scenario"], run_label(r))]) for r in records]
     exp_ids = [
-        _key({"scenario": json.dumps(r["scenario"]), **settings(r)}) + run_label(r) for r in records
+        _key({"scenario": json.dumps(r["scenario"]), **s}) + run_label(r)
+        for r, s in zip(records, own, strict=True)
     ]
     by_label: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
-    for r, eid in zip(records, exp_ids, strict=True):
-        by_label.setdefault((r["scenario"], run_label(r)), {})[eid] = settings(r)
+    for r, eid, s in zip(records, exp_ids, own, strict=True):
+        by_label.setdefault((r["scenario"], run_label(r)), {})[eid] = s
     labels: dict[str, str] = {}
     for (_, base), groups in by_label.items():
         ids = sorted(groups)

@@ -112,6 +112,19 @@ def test_a_seed_that_follows_the_run_seed_does_not_split_the_experiment():
     assert len({label for _, label, _ in label_experiments(recs)}) == 2
 
 
+def test_a_seed_fixed_apart_from_the_run_seed_is_one_setting_for_every_seed():
+    # permuted-mnist-5k's permutation_seed is 0 for every run seed: equal to seed 0's by chance
+    recs = [_epochs(_rec("a", s, 0.5), 1, f"r{s}") for s in (0, 1, 2)]
+    for r in recs:
+        r["config"]["scenario"] = {"permutation_seed": 0}
+    assert {label for _, label, _ in label_experiments(recs)} == {"a"}
+    recs[2]["config"]["scenario"]["permutation_seed"] = 3  # another permutation: another row
+    assert sorted({label for _, label, _ in label_experiments(recs)}) == [
+        "a {scenario.permutation_seed=0}",
+        "a {scenario.permutation_seed=3}",
+    ]
+
+
 def test_schedule_settings_the_schedule_does_not_read_do_not_split_experiments():
     base = _rec("a", 0, 0.6)
     old = _with(base, "r1")
