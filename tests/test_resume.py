@@ -26,8 +26,11 @@ ENV = {"PYTHONUNBUFFERED": "1"}
 # The child clbench waits in its first training step of experience 3, so that the signal the
 # test sends on reading "experience 2/5" lands inside Lightning's fit however loaded the
 # machine is (a 5-second run could otherwise finish before a busy test process reads a line).
+# Ctrl-C is Python's default there even when the tests run in the background, where the
+# shell starts them with SIGINT ignored and every child would inherit that.
 PAUSED_CHILD = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from strategies.base import Strategy
 step = Strategy.training_step
 def paused(self, batch, batch_idx):
