@@ -8,6 +8,7 @@ import pytest
 from clbench.cli import main
 from clbench.leaderboard import render, runs_frame, summary_frame, write_plots
 from clbench.records import SCHEMA_VERSION, load_records, write_record
+from clbench.tuned import render_tuned
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -137,6 +138,7 @@ def test_committed_leaderboard_is_reproducible():
     if _untracked_records():
         pytest.skip("results/ holds records that are not committed (local runs)")
     text = render(records, "md", REPO / "results" / "plots", link_base=REPO / "results")
+    text += render_tuned(REPO / "results")  # the tuning studies, as `clbench leaderboard` adds
     assert text == board.read_text()
     for line in text.splitlines():
         if line.startswith("!["):
