@@ -32,9 +32,10 @@ PAUSED_CHILD = """
 import signal, sys, time
 signal.signal(signal.SIGINT, signal.default_int_handler)
 from strategies.base import Strategy
-step = Strategy.training_step
+step, waited = Strategy.training_step, []
 def paused(self, batch, batch_idx):
-    if self.experience_index == 2:
+    if self.experience_index == 2 and not waited:  # once: the signal ends the wait
+        waited.append(True)
         time.sleep(120)
     return step(self, batch, batch_idx)
 Strategy.training_step = paused
