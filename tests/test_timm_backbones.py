@@ -9,6 +9,16 @@ from clbench.backbones import InputContract, build_backbone, input_contract
 from clbench.config import BackboneConfig
 from clbench.errors import ClbenchError
 
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """No test here may reach the network: weights come from local files, a download fails."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
 timm = pytest.importorskip("timm")
 
 
